@@ -1,0 +1,188 @@
+"""Configuration: the root model, the per-kind base models, and the YAML loader.
+
+Validation collects every problem before failing (pass 1: each component
+against its registered model; pass 2: the graph), and each problem reads
+`FILE: sinks.es.bulk_max_bytes: message`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline import registry
+from pipeline.errors import ConfigError
+from pipeline.interpolate import interpolate
+from pipeline.units import ByteSize, Duration
+
+
+class Model(BaseModel):
+    """Base of every config model: unknown keys are errors; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(Model):
+    type: str = Field(description="Source type.")
+    log_type: str | None = Field(
+        default=None,
+        description="log_type stamped on every event (application, access, error, ...); "
+        "the parse transform routes on it. Unset: detected by the parse transform.",
+        examples=["access"],
+    )
+
+
+class TransformConfig(Model):
+    type: str = Field(description="Transform type.")
+    inputs: list[str] = Field(min_length=1, description="Names of the sources/transforms feeding this one.")
+
+
+class BatchOptions(Model):
+    max_events: int = Field(default=1000, gt=0, description="Send when this many events are pending.")
+    max_bytes: ByteSize = Field(default=8 * 1024 * 1024, gt=0, description="Send when about this many bytes are pending.")
+    timeout: Duration = Field(default=1.0, ge=0, description="Send a partial batch after this long.")
+
+
+class RetryOptions(Model):
+    initial_backoff: Duration = Field(default=0.1, gt=0, description="First wait after a transient failure.")
+    max_backoff: Duration = Field(default=30.0, gt=0, description="Cap of the exponential backoff.")
+
+
+class SinkConfig(Model):
+    type: str = Field(description="Sink type.")
+    inputs: list[str] = Field(min_length=1, description="Names of the sources/transforms feeding this sink.")
+    batch: BatchOptions = Field(default_factory=BatchOptions, description="How events are grouped per send.")
+    retry: RetryOptions = Field(default_factory=RetryOptions, description="Backoff for transient failures "
+                                "(retried until delivered or shut down: nothing is dropped).")
+    max_in_flight: int = Field(default=1, gt=0, description="Concurrent sends.")
+
+
+class ApiConfig(Model):
+    enabled: bool = Field(default=True, description="Serve /metrics, /health, /ready, /status.")
+    address: str = Field(default="127.0.0.1:9600", description="host:port to bind (loopback by default).")
+
+
+class RootConfig(Model):
+    data_dir: Path = Field(default=Path("./data"), description="Checkpoints, dead-letter queue, embedded stores.")
+    host: str | None = Field(default=None, description="Value of the `host` field. Default: the machine's hostname.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API.")
+    shutdown_timeout: Duration = Field(default=30.0, ge=0, description="How long SIGTERM waits for in-flight batches.")
+    queue_capacity: int = Field(default=16, gt=0, description="Batches each stage's input queue holds (backpressure bound).")
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sources.")
+    transforms: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named transforms.")
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sinks.")
+
+
+@dataclass
+class PipelineConfig:
+    """A validated configuration: the root settings plus each component's typed model."""
+
+    path: str
+    root: RootConfig
+    sources: dict[str, Any] = field(default_factory=dict)
+    transforms: dict[str, Any] = field(default_factory=dict)
+    sinks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root.data_dir
+
+    @property
+    def host(self) -> str:
+        return self.root.host or os.environ.get("NODE_NAME") or socket.gethostname()
+
+    def components(self, kind: registry.Kind) -> dict[str, Any]:
+        return {"source": self.sources, "transform": self.transforms, "sink": self.sinks}[kind]
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_problems(path: str, prefix: str, exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = format_loc(tuple(err["loc"]))
+        key = f"{prefix}.{loc}" if loc else prefix
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        problems.append(f"{path}: {key}: {msg}")
+    return problems
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Load, interpolate and validate a config file; raise ConfigError listing every problem."""
+    path = str(path)
+    env = os.environ if env is None else env
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
+    return parse_config(raw, path, env)
+
+
+def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping"])
+    problems: list[str] = []
+    interp_errors: list[str] = []
+    raw = interpolate(raw, env, errors=interp_errors)
+    problems.extend(f"{path}: {e}" for e in interp_errors)
+
+    try:
+        root = RootConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(path, "", exc))
+        raise ConfigError(problems) from None
+
+    config = PipelineConfig(path=path, root=root)
+    for kind in registry.KINDS:
+        section = registry.SECTION[kind]
+        for name, body in getattr(root, section).items():
+            prefix = f"{section}.{name}"
+            if not isinstance(body, dict):
+                problems.append(f"{path}: {prefix}: must be a mapping with a `type`")
+                continue
+            type_name = body.get("type")
+            if not type_name:
+                problems.append(f"{path}: {prefix}.type: required key is missing")
+                continue
+            spec = registry.lookup(kind, str(type_name))
+            if spec is None:
+                known = ", ".join(registry.known_types(kind))
+                problems.append(f"{path}: {prefix}.type: unknown {kind} type {type_name!r} (known: {known})")
+                continue
+            try:
+                model = spec.model.model_validate(body)
+            except ValidationError as exc:
+                problems.extend(_pydantic_problems(path, prefix, exc))
+                continue
+            config.components(kind)[name] = model
+
+    from pipeline.graph import check_graph  # late: the graph module reads PipelineConfig
+
+    problems.extend(f"{path}: {p}" for p in check_graph(root))
+    if problems:
+        raise ConfigError(problems)
+    return config

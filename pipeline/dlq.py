@@ -1,0 +1,64 @@
+"""The dead-letter queue: events a sink rejected for good, with the reason.
+
+JSON lines under `data_dir/dead_letter/`, one file per UTC day, shared by all
+sinks. A write is flushed and fsynced before the caller settles the batch,
+because a dead-lettered event counts as settled: the DLQ must hold it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipeline.event import rfc3339_ms
+
+
+class DeadLetterQueue:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()  # sinks may write from worker threads
+
+    def path_for(self, epoch: float | None = None) -> Path:
+        day = time.strftime("%Y-%m-%d", time.gmtime(epoch))
+        return self.directory / f"dead-letter-{day}.jsonl"
+
+    def write(self, component: str, events: Sequence[dict[str, Any]], reasons: Sequence[str] | str) -> int:
+        """Append events with their reasons; return how many were written."""
+        if not events:
+            return 0
+        now = time.time()
+        stamp = rfc3339_ms(now)
+        if isinstance(reasons, str):
+            reasons = [reasons] * len(events)
+        lines = b"".join(
+            orjson.dumps(
+                {"@timestamp": stamp, "component": component, "reason": reason, "event": event},
+                default=str,
+            ) + b"\n"
+            for event, reason in zip(events, reasons, strict=True)
+        )
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path_for(now), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, lines)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return len(events)
+
+    def read_all(self) -> list[dict[str, Any]]:
+        """Every dead-lettered record, oldest file first (for tests and operators)."""
+        records: list[dict[str, Any]] = []
+        if not self.directory.exists():
+            return records
+        for path in sorted(self.directory.glob("dead-letter-*.jsonl")):
+            with open(path, "rb") as fh:
+                records.extend(orjson.loads(line) for line in fh if line.strip())
+        return records

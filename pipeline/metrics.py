@@ -1,0 +1,134 @@
+"""Per-component counters and the Prometheus registry that exposes them.
+
+The hot path only bumps plain ints on a ComponentStats (one add per batch);
+a custom collector turns them into Prometheus counters at scrape time, and the
+`--once` summary reads the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from pipeline import __version__
+
+
+class ComponentStats:
+    """Counters of one component, bumped once per batch."""
+
+    __slots__ = (
+        "bytes_in", "bytes_out", "dead_lettered", "events_failed", "events_in", "events_out",
+        "kind", "name", "retries", "tags", "type_name",
+    )
+
+    def __init__(self, name: str, kind: str, type_name: str) -> None:
+        self.name = name
+        self.kind = kind
+        self.type_name = type_name
+        self.events_in = 0
+        self.events_out = 0
+        self.events_failed = 0
+        self.dead_lettered = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.retries: dict[str, int] = {}
+        self.tags: dict[str, int] = {}  # e.g. _grokparsefailure -> count
+
+    def count_tags(self, events: list[dict[str, Any]]) -> None:
+        tags = self.tags
+        for event in events:
+            for tag in event.get("tags") or ():
+                tags[tag] = tags.get(tag, 0) + 1
+
+    def retry(self, outcome: str, n: int = 1) -> None:
+        self.retries[outcome] = self.retries.get(outcome, 0) + n
+
+
+GaugeFn = Callable[[], Iterator[tuple[dict[str, str], float]]]
+
+
+class Metrics:
+    """The registry of one running daemon (tests build many, so no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.stats: dict[str, ComponentStats] = {}
+        self.started = time.time()
+        self._gauges: dict[str, tuple[str, list[str], GaugeFn]] = {}
+        self.sink_latency = Histogram(
+            "pipeline_sink_send_seconds", "Time for a sink to settle one send (including retries).",
+            ["component"], registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.batch_events = Histogram(
+            "pipeline_batch_events", "Events per batch handed to a component.", ["component"],
+            registry=self.registry, buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+        )
+        self.registry.register(_StatsCollector(self))
+
+    def component(self, name: str, kind: str, type_name: str) -> ComponentStats:
+        stats = self.stats.get(name)
+        if stats is None:
+            stats = self.stats[name] = ComponentStats(name, kind, type_name)
+        return stats
+
+    def gauge(self, metric: str, help_text: str, labels: list[str], fn: GaugeFn) -> None:
+        """Register a gauge whose samples are read from `fn` at scrape time."""
+        self._gauges[metric] = (help_text, labels, fn)
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "dead_lettered": sum(s.dead_lettered for s in self.stats.values()),
+            "failed": sum(s.events_failed for s in self.stats.values()),
+        }
+
+
+class _StatsCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        m = self.metrics
+        labels = ["component", "kind", "type"]
+        families = {
+            "events_in": CounterMetricFamily("pipeline_events_in", "Events received by a component.", labels=labels),
+            "events_out": CounterMetricFamily("pipeline_events_out", "Events emitted or delivered by a component.",
+                                              labels=labels),
+            "events_failed": CounterMetricFamily("pipeline_events_failed", "Events a component failed on.",
+                                                 labels=labels),
+            "dead_lettered": CounterMetricFamily("pipeline_events_dead_lettered",
+                                                 "Events written to the dead-letter queue.", labels=labels),
+            "bytes_in": CounterMetricFamily("pipeline_bytes_in", "Bytes read by a source.", labels=labels),
+            "bytes_out": CounterMetricFamily("pipeline_bytes_out", "Bytes written by a sink.", labels=labels),
+        }
+        retries = CounterMetricFamily("pipeline_sink_retries", "Retries by a sink, by outcome.",
+                                      labels=["component", "outcome"])
+        tags = CounterMetricFamily("pipeline_events_tagged", "Events tagged by a transform (parse failures).",
+                                   labels=["component", "tag"])
+        for s in m.stats.values():
+            values = [s.name, s.kind, s.type_name]
+            for attr, fam in families.items():
+                fam.add_metric(values, getattr(s, attr))
+            for outcome, n in s.retries.items():
+                retries.add_metric([s.name, outcome], n)
+            for tag, n in s.tags.items():
+                tags.add_metric([s.name, tag], n)
+        yield from families.values()
+        yield retries
+        yield tags
+        for metric, (help_text, glabels, fn) in m._gauges.items():
+            fam = GaugeMetricFamily(metric, help_text, labels=glabels)
+            for label_values, value in fn():
+                fam.add_metric([label_values[k] for k in glabels], value)
+            yield fam
+        info = InfoMetricFamily("pipeline_build", "Build information.")
+        info.add_metric([], {"version": __version__})
+        yield info
+        up = GaugeMetricFamily("pipeline_start_time_seconds", "Unix time the daemon started.")
+        up.add_metric([], m.started)
+        yield up

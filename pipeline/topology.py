@@ -1,0 +1,191 @@
+"""Build the running topology from a validated config and run it.
+
+One task per source, transform and sink, all owned by one TaskGroup, joined by
+bounded queues. Sources end (input exhausted with --once, or shutdown), their
+end-of-stream flows down the graph, and sinks finish their in-flight sends;
+the run returns when every batch has been settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline import registry
+from pipeline.config import PipelineConfig
+from pipeline.context import BuildContext
+from pipeline.dlq import DeadLetterQueue
+from pipeline.errors import ConfigError
+from pipeline.event import Batch, Event
+from pipeline.graph import topological_transforms
+from pipeline.metrics import ComponentStats, Metrics
+from pipeline.queues import BatchQueue
+from pipeline.retry import Backoff
+from pipeline.routing import Router
+from pipeline.sources.base import Source, SourceContext
+from sinks.base import Sink, SinkDriver
+
+log = logging.getLogger("pipeline.topology")
+
+
+class Transform(Protocol):
+    name: str
+
+    def process(self, events: list[Event]) -> list[Event]:
+        """Transform a batch in one loop; never raise on bad input (tag instead)."""
+        ...
+
+
+@dataclass
+class Node:
+    name: str
+    kind: registry.Kind
+    config: Any
+    component: Any
+    stats: ComponentStats
+    queue: BatchQueue | None = None  # input queue (transforms and sinks)
+    consumers: list[str] = field(default_factory=list)
+
+
+class Topology:
+    def __init__(self, config: PipelineConfig, *, once: bool = False, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.once = once
+        self.metrics = metrics or Metrics()
+        self.dlq = DeadLetterQueue(config.data_dir / "dead_letter")
+        self.shutdown = asyncio.Event()
+        self.nodes: dict[str, Node] = {}
+        self.drivers: dict[str, SinkDriver] = {}
+        self.sources_started = False
+        self.ctx = BuildContext(config=config, data_dir=config.data_dir, host=config.host,
+                                dlq=self.dlq, metrics=self.metrics, once=once)
+        self._build()
+
+    # -- build -------------------------------------------------------------
+    def _build(self) -> None:
+        problems: list[str] = []
+        cfg = self.config
+        order: list[tuple[registry.Kind, str]] = [("source", n) for n in cfg.sources]
+        order += [("transform", n) for n in topological_transforms(cfg.transforms)]
+        order += [("sink", n) for n in cfg.sinks]
+        for kind, name in order:
+            model = cfg.components(kind)[name]
+            spec = registry.lookup(kind, model.type)
+            assert spec is not None  # validated by load_config
+            try:
+                component = spec.factory(name, model, self.ctx)
+            except ConfigError as exc:
+                problems.extend(f"{cfg.path}: {registry.SECTION[kind]}.{name}: {p}" for p in exc.problems)
+                continue
+            stats = self.metrics.component(name, kind, model.type)
+            self.nodes[name] = Node(name, kind, model, component, stats)
+        if problems:
+            raise ConfigError(problems)
+        capacity = cfg.root.queue_capacity
+        for node in self.nodes.values():
+            inputs = getattr(node.config, "inputs", [])
+            if node.kind != "source":
+                node.queue = BatchQueue(node.name, capacity, producers=len(inputs))
+            for inp in inputs:
+                self.nodes[inp].consumers.append(node.name)
+        self.metrics.gauge("pipeline_queue_depth", "Batches waiting in a component's input queue.",
+                           ["component"], self._queue_depths)
+
+    def _queue_depths(self) -> Any:
+        for node in self.nodes.values():
+            if node.queue is not None:
+                yield {"component": node.name}, float(node.queue.qsize())
+
+    def _router(self, node: Node) -> Router:
+        targets = [self.nodes[c] for c in node.consumers]
+        return Router([t.queue for t in targets if t.queue is not None],
+                      [t.kind == "transform" for t in targets])
+
+    # -- run ---------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until every source ended and every batch was settled."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for node in self.nodes.values():
+                    if node.kind == "sink":
+                        tasks.create_task(self._run_sink(node), name=f"sink:{node.name}")
+                    elif node.kind == "transform":
+                        tasks.create_task(self._run_transform(node), name=f"transform:{node.name}")
+                for node in self.nodes.values():
+                    if node.kind == "source":
+                        tasks.create_task(self._run_source(node), name=f"source:{node.name}")
+                self.sources_started = True
+        finally:
+            await self.close_sources()
+
+    def stop(self) -> None:
+        """Ask sources to stop reading; what is in flight drains."""
+        self.shutdown.set()
+
+    async def close_sources(self) -> None:
+        """Persist checkpoints / commit offsets of what was released."""
+        for node in self.nodes.values():
+            if node.kind == "source":
+                try:
+                    await node.component.aclose()
+                except Exception:
+                    log.exception("closing source failed", extra={"component": node.name})
+
+    async def _run_source(self, node: Node) -> None:
+        source: Source = node.component
+        router = self._router(node)
+        ctx = SourceContext(name=node.name, host=self.ctx.host, data_dir=self.ctx.data_dir, once=self.once,
+                            shutdown=self.shutdown, stats=node.stats, metrics=self.metrics, _emit=router.emit)
+        try:
+            await source.run(ctx)
+        finally:
+            await router.close()
+
+    async def _run_transform(self, node: Node) -> None:
+        transform: Transform = node.component
+        assert node.queue is not None
+        router = self._router(node)
+        stats = node.stats
+        while (batch := await node.queue.get()) is not None:
+            stats.events_in += len(batch.events)
+            try:
+                out = transform.process(batch.events)
+            except Exception:
+                # A bug, not bad input (parsers tag bad input). Pass the batch on untouched
+                # and count it, rather than stopping the pipeline or losing the batch.
+                log.exception("transform failed; passing the batch on unchanged", extra={"component": node.name})
+                stats.events_failed += len(batch.events)
+                out = batch.events
+            stats.events_out += len(out)
+            if not out:
+                batch.receipt.settle()
+                continue
+            await router.emit(Batch(out, batch.receipt))
+        await router.close()
+
+    async def _run_sink(self, node: Node) -> None:
+        sink: Sink = node.component
+        assert node.queue is not None
+        driver = SinkDriver(sink, node.config, node.queue, node.stats, self.metrics, self.dlq)
+        self.drivers[node.name] = driver
+        backoff = Backoff(node.config.retry.initial_backoff, node.config.retry.max_backoff)
+        while True:
+            try:
+                await sink.start()
+                break
+            except ConfigError:
+                raise
+            except Exception as exc:
+                driver.last_error = f"{type(exc).__name__}: {exc}"
+                node.stats.retry("start")
+                delay = backoff.next_delay()
+                log.warning("sink start failed, retrying", extra={
+                    "component": node.name, "error": driver.last_error, "retry_in_s": round(delay, 3)})
+                await asyncio.sleep(delay)
+        driver.last_error = None
+        try:
+            await driver.run()
+        finally:
+            await sink.aclose()

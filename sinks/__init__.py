@@ -1,0 +1,1 @@
+"""Sinks: where events leave the pipeline. Each module registers itself at import."""
