@@ -138,10 +138,10 @@ class Topology:
         router = self._router(node)
         ctx = SourceContext(name=node.name, host=self.ctx.host, data_dir=self.ctx.data_dir, once=self.once,
                             shutdown=self.shutdown, stats=node.stats, metrics=self.metrics, _emit=router.emit)
-        try:
-            await source.run(ctx)
-        finally:
-            await router.close()
+        await source.run(ctx)
+        # Not in a `finally`: on cancellation the downstream queue may be full,
+        # and the whole graph is being torn down anyway.
+        await router.close()
 
     async def _run_transform(self, node: Node) -> None:
         transform: Transform = node.component
