@@ -1,9 +1,15 @@
-"""Lifecycle: load, build, start, signals (TERM/INT drain), ordered shutdown.
+"""Lifecycle: load, build, start, signals, reload, ordered shutdown.
 
-Shutdown order: sources stop reading; their end-of-stream flows through the
-graph; sinks finish in-flight sends within `shutdown_timeout`; then sources
-persist checkpoints of what was released. Anything unreleased is replayed
-after a restart (at-least-once).
+- SIGTERM / SIGINT: sources stop reading; their end-of-stream flows through
+  the graph; sinks finish in-flight sends within `shutdown_timeout`; sources
+  persist checkpoints of what was released. Anything unreleased is replayed
+  after a restart (at-least-once).
+- SIGHUP: the config file is read and validated first. Invalid: the errors are
+  logged and the running topology carries on untouched. Valid: the running
+  topology drains exactly as for SIGTERM (checkpoints written), then the new
+  one is built and resumes from those checkpoints, so nothing is lost or read
+  twice. Draining first is what makes the swap safe: the new file sources load
+  checkpoints only after the old ones wrote their last.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import signal
 import time
 from collections.abc import Callable
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, load_config
+from pipeline.errors import ConfigError
 from pipeline.metrics import Metrics
+from pipeline.sdnotify import Notifier
 from pipeline.topology import Topology
 
 log = logging.getLogger("pipeline.daemon")
@@ -29,9 +37,16 @@ class Daemon:
         self.metrics = Metrics()
         self.topology = Topology(config, once=once, metrics=self.metrics)
         self.started = time.monotonic()
+        self.reloads = 0
         self._stop = asyncio.Event()
+        self._next_config: PipelineConfig | None = None
         self.on_ready: list[Callable[[], None]] = []
         self.on_stopping: list[Callable[[], None]] = []
+        self.on_reloading: list[Callable[[], None]] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
@@ -42,19 +57,91 @@ class Daemon:
         self._stop.set()
         self.topology.stop()
 
+    def request_reload(self) -> bool:
+        """Validate the config file again; swap topologies only if it is valid."""
+        if self.once or self._stop.is_set():
+            return False
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("reload rejected: the new config is invalid; the running topology is kept",
+                      extra={"config": self.config.path, "problems": exc.problems})
+            return False
+        log.info("reloading: draining the running topology", extra={"config": self.config.path})
+        for cb in self.on_reloading:
+            cb()
+        self._next_config = config
+        self.topology.stop()
+        return True
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        handled = [(signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop)]
+        if not self.once:
+            handled.append((signal.SIGHUP, self.request_reload))
+        for sig, handler in handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
-        run_task = asyncio.create_task(self.topology.run(), name="topology")
+                loop.add_signal_handler(sig, handler)
+        # sd_notify (systemd Type=notify; a no-op without NOTIFY_SOCKET): READY=1 with the
+        # on_ready callbacks, STOPPING=1 with on_stopping, WATCHDOG=1 from a task on this loop.
+        notifier = Notifier()
+        self.on_ready.append(lambda: notifier.ready(
+            f"running: {len(self.config.sources)} sources, {len(self.config.sinks)} sinks"))
+        self.on_stopping.append(notifier.stopping)
+        self.on_reloading.append(notifier.reloading)
+        watchdog = notifier.start_watchdog()
+        api = None
+        try:
+            if self.config.root.api.enabled and not self.once:
+                from pipeline.api import ApiServer
+
+                api = ApiServer(self)
+                await api.start(self.config.root.api.address)
+            while True:
+                await self._run_topology()
+                if self._next_config is None or self._stop.is_set():
+                    break
+                self._swap()
+        finally:
+            if api is not None:
+                await api.stop()
+            if watchdog is not None:
+                watchdog.cancel()
+            notifier.close()
+            for sig, _ in handled:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    def _swap(self) -> None:
+        assert self._next_config is not None
+        config, self._next_config = self._next_config, None
+        try:
+            topology = Topology(config, once=False, metrics=self.metrics)
+        except ConfigError as exc:
+            # Valid on paper but not buildable (e.g. an unreadable GeoIP database): go back to the old one.
+            log.error("reload failed while building; restarting the previous topology",
+                      extra={"problems": exc.problems})
+            topology = Topology(self.config, once=False, metrics=self.metrics)
+            config = self.config
+        self.config = config
+        self.topology = topology
+        self.reloads += 1
+        log.info("reloaded", extra={"config": config.path, "sources": list(config.sources),
+                                    "sinks": list(config.sinks)})
+
+    async def _run_topology(self) -> None:
+        topology = self.topology
+        run_task = asyncio.create_task(topology.run(), name="topology")
         log.info("pipeline running", extra={
             "config": self.config.path, "once": self.once,
             "sources": list(self.config.sources), "sinks": list(self.config.sinks)})
         for cb in self.on_ready:
             cb()
-        stop_task = asyncio.create_task(self._stop.wait())
+        # Wait for the run to end by itself (--once) or for a stop/reload request.
+        stop_task = asyncio.create_task(topology.shutdown.wait())
         await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
         if not run_task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(run_task), self.config.root.shutdown_timeout)
@@ -63,13 +150,8 @@ class Daemon:
                 run_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await run_task
-        stop_task.cancel()
         if not run_task.cancelled():
             run_task.result()  # re-raise a crash of the topology
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        return 0
 
     @property
     def elapsed(self) -> float:

@@ -39,11 +39,13 @@ class ComponentStats:
         self.retries: dict[str, int] = {}
         self.tags: dict[str, int] = {}  # e.g. _grokparsefailure -> count
 
-    def count_tags(self, events: list[dict[str, Any]]) -> None:
+    def count_tags(self, events: list[dict[str, Any]], only: frozenset[str] | None = None) -> None:
+        """Count the events' tags (only those in `only`, when given: the ones this component adds)."""
         tags = self.tags
         for event in events:
             for tag in event.get("tags") or ():
-                tags[tag] = tags.get(tag, 0) + 1
+                if only is None or tag in only:
+                    tags[tag] = tags.get(tag, 0) + 1
 
     def retry(self, outcome: str, n: int = 1) -> None:
         self.retries[outcome] = self.retries.get(outcome, 0) + n

@@ -1,0 +1,132 @@
+"""The HTTP API: /metrics, /health, /ready, /status (aiohttp, loopback by default).
+
+- /health is liveness: a heartbeat task on the event loop ticks every second;
+  if it is late the loop is stuck and the answer is 503.
+- /ready is readiness: sources started and every sink's healthcheck passes;
+  otherwise 503 with the reasons. Sink checks are cached briefly so a probe
+  storm does not hammer the destinations.
+- /status is JSON for humans: counters, queue depths, last sink errors. It
+  shows names and numbers only, never config values (no secrets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pipeline import __version__
+
+if TYPE_CHECKING:
+    from pipeline.daemon import Daemon
+
+HEARTBEAT_S = 1.0
+STUCK_AFTER_S = 10.0
+READY_CACHE_S = 1.0
+HEALTHCHECK_TIMEOUT_S = 3.0
+
+
+class ApiServer:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._runner: web.AppRunner | None = None
+        self._beat = time.monotonic()
+        self._beat_task: asyncio.Task[None] | None = None
+        self._ready_cache: tuple[float, int, dict[str, Any]] | None = None
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/ready", self.ready)
+        app.router.add_get("/status", self.status)
+        self.app = app
+
+    async def start(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port))
+        await site.start()
+        self._beat_task = asyncio.create_task(self._heartbeat())
+
+    async def stop(self) -> None:
+        if self._beat_task is not None:
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.daemon.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health(self, request: web.Request) -> web.Response:
+        lag = time.monotonic() - self._beat
+        if lag > STUCK_AFTER_S:
+            return web.json_response({"status": "stuck", "heartbeat_lag_s": round(lag, 3)}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        cached = self._ready_cache
+        if cached is None or now - cached[0] > READY_CACHE_S:
+            status, body = await self._check_ready()
+            self._ready_cache = cached = (now, status, body)
+        return web.json_response(cached[2], status=cached[1])
+
+    async def _check_ready(self) -> tuple[int, dict[str, Any]]:
+        topology = self.daemon.topology
+        reasons: dict[str, str] = {}
+        if self.daemon.stopping:
+            reasons["daemon"] = "shutting down"
+        if not topology.sources_started:
+            reasons["sources"] = "not started"
+        sinks = [n for n in topology.nodes.values() if n.kind == "sink"]
+
+        async def check(node: Any) -> None:
+            try:
+                await asyncio.wait_for(node.component.healthcheck(), HEALTHCHECK_TIMEOUT_S)
+            except Exception as exc:
+                reasons[node.name] = _describe(exc)
+
+        await asyncio.gather(*(check(n) for n in sinks))
+        if reasons:
+            return 503, {"status": "not ready", "reasons": reasons}
+        return 200, {"status": "ready"}
+
+    async def status(self, request: web.Request) -> web.Response:
+        d = self.daemon
+        topology = d.topology
+        components = []
+        for node in topology.nodes.values():
+            s = node.stats
+            item: dict[str, Any] = {
+                "name": node.name, "kind": node.kind, "type": s.type_name,
+                "events_in": s.events_in, "events_out": s.events_out, "events_failed": s.events_failed,
+                "dead_lettered": s.dead_lettered, "retries": dict(s.retries), "tags": dict(s.tags),
+            }
+            if node.queue is not None:
+                item["queue"] = {"depth": node.queue.qsize(), "capacity": node.queue.capacity}
+            driver = topology.drivers.get(node.name)
+            if driver is not None:
+                item["in_flight"] = driver.in_flight
+                item["last_error"] = driver.last_error
+            components.append(item)
+        return web.json_response({
+            "version": __version__, "config": d.config.path, "uptime_s": round(d.elapsed, 3),
+            "reloads": d.reloads, "stopping": d.stopping, "components": components,
+        })
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

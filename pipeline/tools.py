@@ -1,0 +1,45 @@
+"""Operator tools behind `pipeline grok` and `pipeline parse`: stdin lines in, JSON lines out."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+
+from parsers import EventParser, GrokError, compile_grok
+from pipeline.errors import ConfigError
+
+
+def grok(patterns: list[str], patterns_dir: str | None) -> int:
+    """Print the captured fields of each stdin line as JSON, or `null` when nothing matches."""
+    try:
+        compiled = compile_grok(patterns, patterns_dir=patterns_dir)
+    except GrokError as exc:
+        raise ConfigError([f"grok: {exc}"]) from None
+    out = sys.stdout.buffer
+    for raw in sys.stdin.buffer:
+        line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+        out.write(orjson.dumps(compiled.match(line)) + b"\n")
+    out.flush()
+    return 0
+
+
+def parse(log_type: str) -> int:
+    """Print each stdin line as the `parse` transform would emit it."""
+    try:
+        parser = EventParser(log_type)
+    except ValueError as exc:
+        raise ConfigError([f"--log-type: {exc}"]) from None
+    out = sys.stdout.buffer
+    for raw in sys.stdin.buffer:
+        event = parser({"message": raw.rstrip(b"\r\n").decode("utf-8", "replace")})
+        out.write(orjson.dumps(event, default=str) + b"\n")
+    out.flush()
+    return 0
+
+
+def query(config_path: str, sql: str, sink: str | None) -> int:
+    """Run SQL against the config's ClickHouse sink (see pipeline/tools_query.py)."""
+    from pipeline.tools_query import query as run_query
+
+    return run_query(config_path, sql, sink)
