@@ -1,0 +1,514 @@
+"""Multiline joiner: turn a stream of lines into records (stack traces, continued lines).
+
+One joiner per stream (a file, or one stdout/stderr stream of a container). It is pure and
+stateful: ``feed`` takes a batch of lines with offsets and returns only the records that are
+known to be complete; the lines of the record still being built stay inside the joiner, and
+``pending_start_offset`` tells the source that its checkpoint must not pass them (the batch
+receipt ends at the last complete record, as in Vector's ``line_agg``). Time is injected:
+``feed(lines, now)`` and ``flush_idle(now)`` take the caller's clock, so tests drive it.
+
+Semantics follow Filebeat's ``multiline.type: pattern`` (pattern / negate / match):
+
+=======  ======  ===========================================================================
+negate   match   result
+=======  ======  ===========================================================================
+false    after   consecutive lines that match are appended to the previous line that doesn't
+true     after   consecutive lines that don't match are appended to the previous one that does
+false    before  consecutive lines that match are prepended to the next line that doesn't
+true     before  consecutive lines that don't match are prepended to the next one that does
+=======  ======  ===========================================================================
+
+Equivalently, with ``m(line) = pattern matches line XOR negate``: in ``after`` mode a line
+continues the pending record when ``m(line)``; in ``before`` mode when ``m(previous line)``.
+In ``before`` mode a line with ``not m(line)`` closes its record at once (Filebeat would emit
+it when the next line arrives; the output is the same, it only comes out sooner).
+``flush_pattern``: a line that matches it is added to the pending record (or starts one) and
+closes it.
+
+Limits: past ``max_lines`` lines, or ``max_bytes`` UTF-8 bytes of joined text, further text is
+dropped from the record (the line that crosses ``max_bytes`` is cut at a character boundary),
+but the dropped lines are still consumed: their bytes are covered by the record's ``end`` so
+the checkpoint passes them, and the record has ``truncated=True`` (tag ``_truncated``).
+
+A pattern matches a line when it is found anywhere in it (Filebeat's Go ``MatchString``
+semantics; anchor with ``^``). Patterns are compiled with the stdlib ``re`` (the fastest for these anchored patterns); a
+pattern that ``re`` rejects or warns about, such as Filebeat's POSIX classes
+(``^[[:space:]]``), is compiled with the ``regex`` module instead. A pattern neither accepts
+raises ``ValueError`` naming it.
+
+Checkpointing recipe for the caller: after each ``feed``, the position a restart can safely
+resume from is ``resume_offset`` (the start of the pending record, else the end of the last
+line fed). A batch's receipt covers ``[previous resume_offset, resume_offset)``; that range is
+contiguous from batch to batch and covers exactly the records emitted so far.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple, Protocol
+
+import regex
+
+__all__ = [
+    "PRESETS",
+    "TAG_INVALID_UTF8",
+    "TAG_TRUNCATED",
+    "Joiner",
+    "Line",
+    "LineLike",
+    "MultilineJoiner",
+    "PassthroughJoiner",
+    "Record",
+    "compile_pattern",
+    "cut_utf8",
+    "joiner_from_preset",
+    "utf8_len",
+]
+
+TAG_TRUNCATED = "_truncated"
+TAG_INVALID_UTF8 = "_invalid_utf8"
+
+DEFAULT_MAX_LINES = 500
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_TIMEOUT = 5.0
+
+# Building a NamedTuple through tuple.__new__ skips its Python-level __new__ (about a third
+# of the cost of a record on the hot path).
+_tuple_new = tuple.__new__
+
+
+class Line(NamedTuple):
+    """One line as read from a file: its text without the newline, and its byte offsets.
+
+    ``start`` is the offset of the line's first byte; ``end`` the offset just past its
+    newline, i.e. the position a checkpoint may resume from once the line is delivered.
+    """
+
+    text: str
+    start: int
+    end: int
+
+
+class LineLike(Protocol):
+    """Anything with ``text``, ``start`` and ``end`` (a ``Line``, a decoded container record)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+
+class Record(NamedTuple):
+    """A complete record: one or more lines joined with ``\\n``.
+
+    ``start`` is the first line's start, ``end`` the LAST line's end (the offset to
+    checkpoint). ``lines`` counts every line consumed, including lines dropped past a limit;
+    ``truncated`` is true when any text was dropped. ``first`` is the first input line object
+    itself, so a caller that feeds richer line objects (container records with a stream and a
+    time) gets them back; a single-line untruncated record has ``first.text == text``.
+    """
+
+    text: str
+    start: int
+    end: int
+    lines: int
+    truncated: bool
+    first: LineLike
+
+
+class Joiner(Protocol):
+    """The interface shared by ``MultilineJoiner`` and ``PassthroughJoiner``."""
+
+    def feed(self, lines: Sequence[LineLike], now: float) -> list[Record]: ...
+    def flush_idle(self, now: float) -> list[Record]: ...
+    def flush(self) -> list[Record]: ...
+    @property
+    def pending(self) -> bool: ...
+    @property
+    def pending_start_offset(self) -> int | None: ...
+    @property
+    def resume_offset(self) -> int | None: ...
+    @property
+    def idle_deadline(self) -> float | None: ...
+
+
+def utf8_len(text: str) -> int:
+    """Length of ``text`` in UTF-8 bytes (lone surrogates count 3, never raises)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``limit`` bytes."""
+    if limit <= 0:
+        return ""
+    if text.isascii():
+        return text[:limit]
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    cut = limit
+    # Back off to the start of the character the cut falls into (continuation bytes 10xxxxxx).
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return data[:cut].decode("utf-8", "surrogatepass")
+
+
+def compile_pattern(pattern: str) -> Callable[[str], Any]:
+    """Compile a multiline pattern and return its bound ``search`` method.
+
+    As in Filebeat (Go's ``regexp.MatchString``) the pattern may match anywhere in the line;
+    anchor it with ``^`` / ``$``.
+
+    ``re`` first (faster); ``regex`` for what ``re`` rejects or warns about (POSIX classes).
+    Raises ``ValueError`` naming the pattern when neither compiles it.
+    """
+    if not isinstance(pattern, str):
+        raise ValueError(f"multiline pattern must be a string, got {type(pattern).__name__}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return re.compile(pattern).search
+    except (re.error, Warning, RecursionError, OverflowError) as re_exc:
+        first_error = re_exc
+    try:
+        compiled: Callable[[str], Any] = regex.compile(pattern).search
+    except Exception as exc:  # regex raises regex.error, and sometimes other types
+        raise ValueError(f"invalid multiline pattern {pattern!r}: {exc} ({first_error})") from exc
+    return compiled
+
+
+class MultilineJoiner:
+    """Filebeat-compatible pattern joiner for one stream. See the module docstring."""
+
+    __slots__ = (
+        "_before",
+        "_end",
+        "_fast_chars",
+        "_fed_end",
+        "_first",
+        "_flush_match",
+        "_last_feed",
+        "_match",
+        "_max_bytes",
+        "_max_lines",
+        "_nbytes",
+        "_negate",
+        "_nlines",
+        "_parts",
+        "_timeout",
+        "_truncated",
+        "flush_pattern",
+        "match",
+        "max_bytes",
+        "max_lines",
+        "negate",
+        "pattern",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        pattern: str,
+        negate: bool = False,
+        match: Literal["after", "before"] = "after",
+        max_lines: int = DEFAULT_MAX_LINES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
+        flush_pattern: str | None = None,
+    ) -> None:
+        if match not in ("after", "before"):
+            raise ValueError(f"multiline match must be 'after' or 'before', got {match!r}")
+        if max_lines < 1:
+            raise ValueError(f"multiline max_lines must be >= 1, got {max_lines}")
+        if max_bytes < 1:
+            raise ValueError(f"multiline max_bytes must be >= 1, got {max_bytes}")
+        if timeout < 0 or math.isnan(timeout):
+            raise ValueError(f"multiline timeout must be >= 0 (inf disables it), got {timeout}")
+        self.pattern = pattern
+        self.negate = bool(negate)
+        self.match = match
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.flush_pattern = flush_pattern
+        self._match = compile_pattern(pattern)
+        self._flush_match = compile_pattern(flush_pattern) if flush_pattern is not None else None
+        self._negate = self.negate
+        self._before = match == "before"
+        self._max_lines = max_lines
+        self._max_bytes = max_bytes
+        # A line of at most this many characters fits max_bytes whatever its encoding (<= 4 B/char).
+        self._fast_chars = max_bytes // 4
+        self._timeout = timeout
+        # Pending record. _parts is None while it is a single line that fits (text = first.text).
+        self._first: LineLike | None = None
+        self._parts: list[str] | None = None
+        self._end = 0
+        self._nlines = 0
+        self._nbytes = 0
+        self._truncated = False
+        self._last_feed = 0.0
+        self._fed_end: int | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        """True while lines are held for a record that is not complete yet."""
+        return self._first is not None
+
+    @property
+    def pending_start_offset(self) -> int | None:
+        """Start offset of the first held line; the checkpoint must not pass it."""
+        first = self._first
+        return first.start if first is not None else None
+
+    @property
+    def resume_offset(self) -> int | None:
+        """Where a restart must resume: the pending start, else the end of the last line fed."""
+        first = self._first
+        return first.start if first is not None else self._fed_end
+
+    @property
+    def idle_deadline(self) -> float | None:
+        """The clock value at which ``flush_idle`` will emit the pending record (None: nothing)."""
+        return self._last_feed + self._timeout if self._first is not None else None
+
+    def feed(self, lines: Sequence[LineLike], now: float) -> list[Record]:
+        """Consume ``lines`` (in stream order) and return the records they complete."""
+        if not lines:
+            return []
+        self._last_feed = now
+        self._fed_end = lines[-1].end
+        if self._before:
+            return self._feed_before(lines)
+        return self._feed_after(lines)
+
+    def flush_idle(self, now: float) -> list[Record]:
+        """Emit the pending record if no line was fed for ``timeout`` seconds."""
+        if self._first is not None and now - self._last_feed >= self._timeout:
+            return [self._take()]
+        return []
+
+    def flush(self) -> list[Record]:
+        """Emit whatever is pending (end of stream, file closed, shutdown)."""
+        if self._first is not None:
+            return [self._take()]
+        return []
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _feed_after(self, lines: Sequence[LineLike]) -> list[Record]:
+        out: list[Record] = []
+        emit = out.append
+        new = _tuple_new
+        match = self._match
+        negate = self._negate
+        flush_match = self._flush_match
+        fast_chars = self._fast_chars
+        for line in lines:
+            text = line.text
+            if flush_match is not None and flush_match(text) is not None:
+                if self._first is None:
+                    self._start(line)
+                else:
+                    self._add(line)
+                emit(self._take())
+                continue
+            # Continuation: "pattern matched" differs from negate.
+            if (match(text) is None) is negate and self._first is not None:
+                self._add(line)
+                continue
+            first = self._first
+            if first is not None:
+                if self._parts is None:
+                    emit(new(Record, (first.text, first.start, first.end, 1, False, first)))
+                else:
+                    emit(self._take())
+            if len(text) <= fast_chars:
+                self._first = line
+                self._parts = None
+                self._nlines = 1
+            else:
+                self._first = None
+                self._start(line)
+        return out
+
+    def _feed_before(self, lines: Sequence[LineLike]) -> list[Record]:
+        out: list[Record] = []
+        emit = out.append
+        new = _tuple_new
+        match = self._match
+        negate = self._negate
+        flush_match = self._flush_match
+        fast_chars = self._fast_chars
+        for line in lines:
+            text = line.text
+            # A line "continues into the next" when "pattern matched" differs from negate.
+            closes = (match(text) is None) is not negate
+            if flush_match is not None and flush_match(text) is not None:
+                closes = True
+            if self._first is None:
+                if closes and len(text) <= fast_chars:
+                    emit(new(Record, (text, line.start, line.end, 1, False, line)))
+                    continue
+                self._start(line)
+            else:
+                self._add(line)
+            if closes:
+                emit(self._take())
+        return out
+
+    def _start(self, line: LineLike) -> None:
+        """Make ``line`` the first line of the pending record (any size)."""
+        text = line.text
+        self._first = line
+        self._nlines = 1
+        self._end = line.end
+        if len(text) <= self._fast_chars:
+            self._parts = None
+            self._truncated = False
+            return
+        size = utf8_len(text)
+        if size <= self._max_bytes:
+            self._parts = [text]
+            self._nbytes = size
+            self._truncated = False
+        else:
+            self._parts = [cut_utf8(text, self._max_bytes)]
+            self._nbytes = self._max_bytes
+            self._truncated = True
+
+    def _add(self, line: LineLike) -> None:
+        """Append ``line`` to the pending record, applying max_lines / max_bytes."""
+        first = self._first
+        assert first is not None
+        parts = self._parts
+        if parts is None:
+            text0 = first.text
+            parts = self._parts = [text0]
+            self._nbytes = utf8_len(text0)
+            self._truncated = False
+        self._end = line.end
+        self._nlines += 1
+        if self._nlines > self._max_lines:
+            self._truncated = True
+            return
+        room = self._max_bytes - self._nbytes - 1  # 1 for the "\n" separator
+        if room < 0:
+            self._truncated = True
+            return
+        text = line.text
+        size = len(text) if text.isascii() else utf8_len(text)
+        if size <= room:
+            parts.append(text)
+            self._nbytes += size + 1
+        else:
+            parts.append(cut_utf8(text, room))
+            self._nbytes = self._max_bytes
+            self._truncated = True
+
+    def _take(self) -> Record:
+        """Return the pending record and reset."""
+        first = self._first
+        assert first is not None
+        parts = self._parts
+        if parts is None:
+            rec = Record(first.text, first.start, first.end, 1, False, first)
+        else:
+            text = parts[0] if len(parts) == 1 else "\n".join(parts)
+            rec = Record(text, first.start, self._end, self._nlines, self._truncated, first)
+        self._first = None
+        self._parts = None
+        self._truncated = False
+        return rec
+
+
+class PassthroughJoiner:
+    """No multiline: every line is a record. Same interface as ``MultilineJoiner``."""
+
+    __slots__ = ("_fed_end",)
+
+    def __init__(self) -> None:
+        self._fed_end: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        return False
+
+    @property
+    def pending_start_offset(self) -> int | None:
+        return None
+
+    @property
+    def resume_offset(self) -> int | None:
+        return self._fed_end
+
+    @property
+    def idle_deadline(self) -> float | None:
+        return None
+
+    def feed(self, lines: Sequence[LineLike], now: float) -> list[Record]:
+        if not lines:
+            return []
+        self._fed_end = lines[-1].end
+        new = _tuple_new
+        return [new(Record, (ln.text, ln.start, ln.end, 1, False, ln)) for ln in lines]
+
+    def flush_idle(self, now: float) -> list[Record]:
+        return []
+
+    def flush(self) -> list[Record]:
+        return []
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+#: Ready multiline settings by name. Each value holds MultilineJoiner keyword arguments.
+PRESETS: dict[str, dict[str, Any]] = {
+    # A Python log line, then "Traceback (most recent call last):", indented frames and source
+    # lines, the unindented "XError: message" line, and the chained-exception banners (with
+    # their blank separator lines) all join the log line before them.
+    "python_traceback": {
+        "pattern": (
+            r"^\s|^$|^Traceback \(most recent call last\):"
+            r"|^[\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Iteration|Group)(?::|$)"
+            r"|^During handling of the above exception|^The above exception was"
+        ),
+        "negate": False,
+        "match": "after",
+    },
+    # Java: "\tat ..." frames, "\t... 12 more" / "... 12 common frames omitted",
+    # "Caused by:", "Suppressed:", and the "pkg.SomeException: message" line that loggers
+    # (logback, log4j) print right under the log line.
+    "java_stacktrace": {
+        "pattern": (
+            r"^\s+at |^\s*\.\.\. \d+ (?:more|common frames omitted)|^Caused by:|^\s+Suppressed:|^\t"
+            r"|^(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
+        ),
+        "negate": False,
+        "match": "after",
+    },
+    # A record starts with an ISO 8601 date-time; everything else continues the previous one.
+    "iso8601_start": {
+        "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}",
+        "negate": True,
+        "match": "after",
+    },
+}
+
+
+def joiner_from_preset(name: str, **overrides: Any) -> MultilineJoiner:
+    """A ``MultilineJoiner`` from ``PRESETS[name]``; keyword overrides win (e.g. max_lines)."""
+    try:
+        settings = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown multiline preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+    return MultilineJoiner(**{**settings, **overrides})
