@@ -156,6 +156,9 @@ def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
         problems.extend(_pydantic_problems(path, "", exc))
         raise ConfigError(problems) from None
 
+    # Absolute from here on: nothing later may depend on the working directory
+    # (an embedded library that chdirs while loading would otherwise move it).
+    root = root.model_copy(update={"data_dir": root.data_dir.absolute()})
     config = PipelineConfig(path=path, root=root)
     for kind in registry.KINDS:
         section = registry.SECTION[kind]
