@@ -76,7 +76,8 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        handled = [(signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop)]
+        handled: list[tuple[signal.Signals, Callable[[], object]]] = [
+            (signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop)]
         if not self.once:
             handled.append((signal.SIGHUP, self.request_reload))
         for sig, handler in handled:

@@ -124,10 +124,10 @@ class _StatsCollector(Collector):
         yield retries
         yield tags
         for metric, (help_text, glabels, fn) in m._gauges.items():
-            fam = GaugeMetricFamily(metric, help_text, labels=glabels)
+            gauge = GaugeMetricFamily(metric, help_text, labels=glabels)
             for label_values, value in fn():
-                fam.add_metric([label_values[k] for k in glabels], value)
-            yield fam
+                gauge.add_metric([label_values[k] for k in glabels], value)
+            yield gauge
         info = InfoMetricFamily("pipeline_build", "Build information.")
         info.add_metric([], {"version": __version__})
         yield info
