@@ -1,0 +1,175 @@
+"""Operations against real services: a /metrics scrape with every component type
+active passes `promtool check metrics`, and /ready follows Elasticsearch going
+down and coming back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "scripts" / "services"
+GEOIP = ROOT / "tests" / "data" / "geoip"
+ACCESS = '89.160.20.112 - - [10/Oct/2024:13:55:36 +0000] "GET /x HTTP/1.1" {status} 12 "-" "curl/8"\n'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {name}{{{want}}}")
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path) -> Any:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(config: str) -> subprocess.Popen[bytes]:
+        path = tmp_path / "pipeline.yaml"
+        path.write_text(config)
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(path)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "ab"))  # noqa: SIM115
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class TestMetricsExposition:
+    def test_promtool_accepts_a_scrape_with_every_component_type(
+        self, tmp_path: Path, run_daemon: Any, kafka_bootstrap: str, es_url: str, alertmanager_url: str,
+        unique_name: str, es_index: Any,
+    ) -> None:
+        logs = tmp_path / "logs"
+        (logs / "containers").mkdir(parents=True)
+        (logs / "access.log").write_text("".join(ACCESS.format(status=s) for s in (200, 500) * 50))
+        pod = f"web-1_default_nginx-{'a' * 64}.log"
+        (logs / "containers" / pod).write_text(
+            "".join(f'2024-10-10T13:55:36.{i:09d}Z stdout F {ACCESS.format(status=200).strip()}\n'
+                    for i in range(20)))
+        port = _free_port()
+        topic = f"{unique_name}-access"
+        run_daemon(f"""
+data_dir: {tmp_path}/data
+api: {{address: "127.0.0.1:{port}"}}
+sources:
+  files: {{type: file, include: ["{logs}/*.log"], log_type: access}}
+  pods: {{type: container, include: ["{logs}/containers/*.log"], log_type: access}}
+  from_kafka: {{type: kafka, bootstrap_servers: "{kafka_bootstrap}", topics: ["{topic}"],
+               group_id: "{unique_name}", start_from: earliest}}
+  stdin_unused_guard: {{type: stdin}}
+transforms:
+  parsed: {{type: parse, inputs: [files, pods]}}
+  geo: {{type: geoip, inputs: [parsed], database: "{GEOIP}/GeoLite2-City-Test.mmdb",
+        asn_database: "{GEOIP}/GeoLite2-ASN-Test.mmdb"}}
+sinks:
+  kafka: {{type: kafka, inputs: [geo], bootstrap_servers: "{kafka_bootstrap}", topic: "{topic}",
+          create_topics: true, topics_to_create: ["{topic}"]}}
+  es: {{type: elasticsearch, inputs: [geo], hosts: ["{es_url}"], index: "{unique_name}-%Y.%m.%d",
+       template: {{name: "{unique_name}", index_patterns: ["{unique_name}-*"]}}}}
+  ch: {{type: clickhouse, inputs: [geo], dsn: "chdb:", retention_days: 0}}
+  alerts: {{type: webhook, inputs: [geo], resolve_after: 2s,
+           rules: [{{name: "{unique_name}", when: {{field: status, gte: 500}}, labels: {{path: "{{path}}"}}}}],
+           targets: [{{type: alertmanager, url: "{alertmanager_url}"}}]}}
+  out: {{type: file, inputs: [geo], path: "{tmp_path}/out.jsonl"}}
+  console: {{type: console, inputs: [stdin_unused_guard]}}
+  sink_hole: {{type: blackhole, inputs: [from_kafka]}}
+""")
+        base = f"http://127.0.0.1:{port}"
+
+        def moved() -> str | None:
+            code, body = _get(base + "/metrics")
+            if code != 200:
+                return None
+            text = body.decode()
+            try:
+                done = all(_metric(text, "pipeline_events_out_total", component=c) >= n
+                           for c, n in (("es", 120), ("ch", 120), ("kafka", 120), ("sink_hole", 120)))
+            except AssertionError:
+                return None
+            return text if done else None
+
+        text = _wait(moved, 120, "events through every sink")
+        check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+        assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+        assert _metric(text, "pipeline_events_out_total", component="files") == 100
+        assert _metric(text, "pipeline_events_out_total", component="pods") == 20
+        assert "pipeline_sink_send_seconds_bucket" in text
+        assert "pipeline_queue_depth" in text
+        assert "pipeline_kafka_consumer_lag" in text
+        assert "pipeline_file_lag_bytes" in text
+        assert 'pipeline_build_info{version="' in text
+
+
+class TestReadiness:
+    def test_ready_is_503_while_elasticsearch_is_down(
+        self, tmp_path: Path, run_daemon: Any, es_url: str, unique_name: str, es_index: Any,
+    ) -> None:
+        port = _free_port()
+        (tmp_path / "in.log").write_text("hello\n")
+        run_daemon(f"""
+data_dir: {tmp_path}/data
+api: {{address: "127.0.0.1:{port}"}}
+sources:
+  files: {{type: file, include: ["{tmp_path}/*.log"]}}
+sinks:
+  es: {{type: elasticsearch, inputs: [files], hosts: ["{es_url}"], index: "{unique_name}-%Y.%m.%d",
+       template: {{name: "{unique_name}", index_patterns: ["{unique_name}-*"]}}}}
+""")
+        base = f"http://127.0.0.1:{port}"
+        _wait(lambda: _get(base + "/ready")[0] == 200, 60, "/ready 200 with Elasticsearch up")
+        try:
+            subprocess.run([str(SERVICES), "down", "elasticsearch"], check=True, capture_output=True, timeout=120)
+            code, body = _wait(lambda: (r := _get(base + "/ready"))[0] == 503 and r, 30, "/ready 503")
+            assert "es" in json.loads(body)["reasons"]
+            assert _get(base + "/health")[0] == 200  # alive, just not ready
+        finally:
+            subprocess.run([str(SERVICES), "up", "elasticsearch"], check=True, capture_output=True, timeout=570,
+                           env={**os.environ})
+        _wait(lambda: _get(base + "/ready")[0] == 200, 60, "/ready 200 after Elasticsearch is back")
