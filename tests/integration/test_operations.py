@@ -65,8 +65,9 @@ def run_daemon(tmp_path: Path) -> Any:
     def start(config: str) -> subprocess.Popen[bytes]:
         path = tmp_path / "pipeline.yaml"
         path.write_text(config)
+        log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 (the child owns it)
         proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(path)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "ab"))  # noqa: SIM115
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         procs.append(proc)
         return proc
 
@@ -166,7 +167,7 @@ sinks:
         _wait(lambda: _get(base + "/ready")[0] == 200, 60, "/ready 200 with Elasticsearch up")
         try:
             subprocess.run([str(SERVICES), "down", "elasticsearch"], check=True, capture_output=True, timeout=120)
-            code, body = _wait(lambda: (r := _get(base + "/ready"))[0] == 503 and r, 30, "/ready 503")
+            _, body = _wait(lambda: (r := _get(base + "/ready"))[0] == 503 and r, 30, "/ready 503")
             assert "es" in json.loads(body)["reasons"]
             assert _get(base + "/health")[0] == 200  # alive, just not ready
         finally:
