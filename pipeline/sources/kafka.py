@@ -1,0 +1,486 @@
+"""`kafka` source (processor role): consumer group -> batches; offsets committed only when released.
+
+One batch per `getmany` result (it may span partitions). Its receipt carries,
+per partition, the range [start, last + 1) it covers, where `start` is where
+the previous batch of that partition ended, so offsets the broker skips
+(compaction, transaction markers) never leave a gap. When the batch is
+released, each partition's `Watermark` advances; a timer (and shutdown, and a
+revocation) commits the contiguous released position. Auto-commit is never
+used: a committed offset always means "every record before it was settled".
+
+Records that are not JSON objects go to the dead-letter queue with their
+topic, partition and offset; they count as settled, so they never hold back
+a commit.
+
+Rebalances: on revoke, wait (bounded) for the partitions' in-flight batches,
+commit what was released, then drop their trackers; a late release for a
+dropped tracker is ignored (each assignment gets a fresh tracker object, so a
+tracker is its own generation). While `emit` is blocked by backpressure for
+long, the assigned partitions are paused and the consumer is polled, so
+aiokafka's max_poll_interval never makes this member leave the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import Field, model_validator
+
+from pipeline.acks import Receipt, Status
+from pipeline.config import SourceConfig
+from pipeline.context import BuildContext
+from pipeline.dlq import DeadLetterQueue
+from pipeline.event import Batch, Event
+from pipeline.kafka_common import KafkaConnectionOptions, client_kwargs, describe_error
+from pipeline.metrics import Metrics
+from pipeline.registry import register
+from pipeline.retry import Backoff
+from pipeline.sources.base import SourceContext
+from pipeline.units import ByteSize, Duration
+from pipeline.watermark import Watermark
+
+log = logging.getLogger("pipeline.source.kafka")
+
+ConsumerFactory = Callable[..., Any]
+# How long emit may block before the partitions are paused and the consumer polled to stay in the group.
+PAUSE_AFTER_S = 5.0
+
+
+class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
+    type: Literal["kafka"]
+    log_type: str | None = Field(default=None, description="log_type set on events that arrive without one "
+                                 "(the agent normally sets it).", examples=["application"])
+    topics: list[str] | None = Field(default=None, min_length=1, description="Topics to consume (or "
+                                     "`topic_pattern`).", examples=[["application-logs", "access-logs"]])
+    topic_pattern: str | None = Field(default=None, description="Regex of the topics to consume (Python `re` "
+                                      "syntax); new matching topics are picked up.", examples=[".*-logs"])
+    group_id: str = Field(min_length=1, description="Consumer group: processors with one group_id share the "
+                          "partitions.", examples=["pipeline-processor"])
+    start_from: Literal["earliest", "latest"] = Field(
+        default="earliest", description="Where a group with no committed offset starts (auto_offset_reset).")
+    max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany "
+                                   "max_records).")
+    fetch_timeout: Duration = Field(default=0.5, gt=0, description="How long one poll waits for records.")
+    commit_interval: Duration = Field(default=5.0, gt=0, description="How often released offsets are "
+                                      "committed (also at revocation and shutdown). After a crash at most this "
+                                      "much settled data is consumed again.", examples=["5s"])
+    session_timeout: Duration = Field(default=10.0, gt=0, description="Group session timeout: a member silent "
+                                      "this long (crashed) loses its partitions.", examples=["10s"])
+    heartbeat_interval: Duration = Field(default=3.0, gt=0, description="Heartbeat period (under a third of "
+                                         "session_timeout).")
+    max_poll_interval: Duration = Field(default=300.0, gt=0, description="A member that does not poll this "
+                                        "long leaves the group (this source keeps polling while backpressured).")
+    revoke_timeout: Duration = Field(default=5.0, ge=0, description="On a rebalance, how long to wait for the "
+                                     "revoked partitions' in-flight batches before committing; what is not "
+                                     "settled by then is consumed again by the new owner.")
+    fetch_max_bytes: ByteSize = Field(default=50 * 1024 * 1024, gt=0, description="Bytes one fetch returns at "
+                                      "most.", examples=["50MiB"])
+
+    @model_validator(mode="after")
+    def _one_subscription(self) -> KafkaSourceConfig:
+        if (self.topics is None) == (self.topic_pattern is None):
+            raise ValueError("set exactly one of topics or topic_pattern")
+        if self.topic_pattern is not None:
+            try:
+                re.compile(self.topic_pattern)
+            except re.error as exc:
+                raise ValueError(f"topic_pattern: invalid regex: {exc}") from None
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ValueError("heartbeat_interval must be shorter than session_timeout")
+        return self
+
+
+class PartitionTracker:
+    """Offsets of one assigned partition: released watermark, in-flight batches, last commit."""
+
+    __slots__ = ("committed", "idle", "inflight", "next_start", "revoked", "watermark")
+
+    def __init__(self, position: int) -> None:
+        self.watermark = Watermark(position)
+        self.next_start = position  # where the next batch's range starts
+        self.committed = position  # last position committed (or found) for the group
+        self.inflight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.revoked = False
+
+    def begin(self) -> None:
+        self.inflight += 1
+        self.idle.clear()
+
+    def release(self, start: int, end: int) -> None:
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.idle.set()
+        if not self.revoked:
+            self.watermark.release(start, end)
+
+
+Ranges = list[tuple[PartitionTracker, int, int]]
+
+
+def _releaser(ranges: Ranges) -> Callable[[Status], None]:
+    def on_release(status: Status) -> None:
+        for tracker, start, end in ranges:
+            tracker.release(start, end)
+
+    return on_release
+
+
+class _Listener:
+    """The rebalance callbacks aiokafka awaits, forwarded to the source."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.source.partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.source.partitions_assigned(assigned)
+
+
+# A virtual subclass: aiokafka checks isinstance, and the ABC is untyped (subclassing Any).
+ConsumerRebalanceListener.register(_Listener)
+
+# One lag gauge per Metrics registry, listing every kafka source built on it.
+_LAG_SOURCES: weakref.WeakKeyDictionary[Metrics, list[KafkaSource]] = weakref.WeakKeyDictionary()
+
+
+def _register_lag_gauge(metrics: Metrics, source: KafkaSource) -> None:
+    sources = _LAG_SOURCES.get(metrics)
+    if sources is None:
+        sources = _LAG_SOURCES[metrics] = []
+
+        def samples() -> Iterator[tuple[dict[str, str], float]]:
+            for s in list(sources):
+                yield from s.lag_samples()
+
+        metrics.gauge("pipeline_kafka_consumer_lag", "Records of a partition not yet committed by the group "
+                      "(highwater - committed offset).", ["component", "topic", "partition"], samples)
+    sources.append(source)
+
+
+class KafkaSource:
+    can_acknowledge = True
+
+    def __init__(self, name: str, config: KafkaSourceConfig, dlq: DeadLetterQueue,
+                 consumer_factory: ConsumerFactory = AIOKafkaConsumer) -> None:
+        self.name = name
+        self.config = config
+        self.dlq = dlq
+        self._client_kwargs = client_kwargs(config, name)  # ConfigError on unusable TLS / password files
+        self._consumer_factory = consumer_factory
+        self.consumer: Any = None
+        self.trackers: dict[TopicPartition, PartitionTracker] = {}
+        self._commit_lock = asyncio.Lock()
+        self._end_offsets: dict[TopicPartition, int] = {}
+
+    # -- consumer lifecycle ------------------------------------------------
+    def _new_consumer(self) -> Any:
+        cfg = self.config
+        consumer = self._consumer_factory(
+            **self._client_kwargs,
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=cfg.start_from,
+            max_poll_records=cfg.max_batch_records,
+            session_timeout_ms=int(cfg.session_timeout * 1000),
+            heartbeat_interval_ms=int(cfg.heartbeat_interval * 1000),
+            max_poll_interval_ms=int(cfg.max_poll_interval * 1000),
+            # Members wait this long for each other to rejoin: leave room for our bounded revoke.
+            rebalance_timeout_ms=int((cfg.session_timeout + cfg.revoke_timeout) * 1000),
+            fetch_max_bytes=cfg.fetch_max_bytes,
+        )
+        if cfg.topics is not None:
+            consumer.subscribe(topics=list(cfg.topics), listener=_Listener(self))
+        else:
+            consumer.subscribe(pattern=cfg.topic_pattern, listener=_Listener(self))
+        return consumer
+
+    async def _start(self, ctx: SourceContext) -> bool:
+        """Start the consumer, retrying with backoff; False if shut down first."""
+        backoff = Backoff(0.5, 30.0)
+        while not ctx.shutdown.is_set():
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                await self._stop_consumer(consumer)
+                delay = backoff.next_delay()
+                log.warning("kafka consumer cannot start, retrying", extra={
+                    "component": self.name, "error": describe_error(exc), "retry_in_s": round(delay, 3)})
+                await _sleep_or_shutdown(ctx, delay)
+                continue
+            self.consumer = consumer
+            return True
+        return False
+
+    async def _stop_consumer(self, consumer: Any) -> None:
+        try:
+            await asyncio.wait_for(consumer.stop(), self.config.request_timeout)
+        except Exception as exc:
+            log.warning("kafka consumer stop failed", extra={"component": self.name, "error": describe_error(exc)})
+
+    # -- rebalance ---------------------------------------------------------
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        trackers = {tp: self.trackers[tp] for tp in revoked if tp in self.trackers}
+        busy = [t.idle.wait() for t in trackers.values() if t.inflight]
+        if busy:
+            try:
+                await asyncio.wait_for(asyncio.gather(*busy), self.config.revoke_timeout)
+            except TimeoutError:
+                log.warning("revoked partitions still have unsettled batches; the new owner consumes them again",
+                            extra={"component": self.name, "partitions": sorted(map(str, trackers))})
+        await self.commit(trackers)
+        for tp, tracker in trackers.items():
+            tracker.revoked = True
+            if self.trackers.get(tp) is tracker:
+                del self.trackers[tp]
+            self._end_offsets.pop(tp, None)
+
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("kafka partitions assigned", extra={"component": self.name,
+                                                     "partitions": sorted(f"{tp.topic}[{tp.partition}]"
+                                                                          for tp in assigned)})
+
+    # -- commits -----------------------------------------------------------
+    async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> None:
+        """Commit the released, contiguous position of each partition that moved."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        trackers = dict(self.trackers) if trackers is None else trackers
+        due = {tp: (t, t.watermark.position) for tp, t in trackers.items()
+               if not t.revoked and t.watermark.position > t.committed}
+        if not due:
+            return
+        async with self._commit_lock:
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(pos, "") for tp, (_, pos) in due.items()})
+            except (KafkaError, OSError) as exc:
+                # Not fatal: a later commit covers it; a crash meanwhile only replays settled records.
+                log.warning("kafka offset commit failed", extra={"component": self.name,
+                                                                 "error": describe_error(exc)})
+                return
+        for tracker, pos in due.values():
+            tracker.committed = max(tracker.committed, pos)
+
+    async def _commit_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.config.commit_interval)
+            except TimeoutError:
+                await self.commit()
+
+    def lag_samples(self) -> Iterator[tuple[dict[str, str], float]]:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        for tp, tracker in list(self.trackers.items()):
+            try:
+                highwater = consumer.highwater(tp)
+            except (AssertionError, KafkaError):  # revoked since the snapshot
+                continue
+            if highwater is not None:
+                yield ({"component": self.name, "topic": tp.topic, "partition": str(tp.partition)},
+                       float(max(0, highwater - tracker.committed)))
+
+    # -- reading -----------------------------------------------------------
+    async def run(self, ctx: SourceContext) -> None:
+        if not await self._start(ctx):
+            return
+        stop = asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._commit_loop(stop))
+            try:
+                await self._read(ctx)
+            finally:
+                stop.set()
+
+    async def _read(self, ctx: SourceContext) -> None:
+        consumer = self.consumer
+        cfg = self.config
+        timeout_ms = int(cfg.fetch_timeout * 1000)
+        backoff = Backoff(0.2, 10.0)
+        if ctx.once and not await self._observe_end_offsets(ctx):
+            return
+        while not ctx.shutdown.is_set():
+            if ctx.once and await self._reached_end():
+                return
+            try:
+                records = await consumer.getmany(timeout_ms=timeout_ms, max_records=cfg.max_batch_records)
+            except KafkaError as exc:
+                delay = backoff.next_delay()
+                log.warning("kafka poll failed, retrying", extra={"component": self.name,
+                                                                  "error": describe_error(exc)})
+                await _sleep_or_shutdown(ctx, delay)
+                continue
+            backoff.reset()
+            if records:
+                await self._handle(ctx, records)
+
+    async def _handle(self, ctx: SourceContext, records: dict[TopicPartition, list[Any]]) -> None:
+        events, ranges, bad, reasons = self._decode(records, ctx)
+        if bad:
+            # Written (fsynced) before the range can be released: a dead-lettered record counts as settled.
+            await asyncio.to_thread(self.dlq.write, self.name, bad, reasons)
+            ctx.stats.dead_lettered += len(bad)
+            ctx.stats.events_failed += len(bad)
+        release = _releaser(ranges)
+        if not events:
+            release(Status.REJECTED)
+            return
+        await self._emit(ctx, Batch(events, Receipt(release)))
+
+    def _decode(self, records: dict[TopicPartition, list[Any]], ctx: SourceContext
+                ) -> tuple[list[Event], Ranges, list[dict[str, Any]], list[str]]:
+        """One loop over the records: decode, stamp `source`, and note each partition's range."""
+        events: list[Event] = []
+        ranges: Ranges = []
+        bad: list[dict[str, Any]] = []
+        reasons: list[str] = []
+        loads = orjson.loads
+        log_type = self.config.log_type
+        nbytes = 0
+        for tp, messages in records.items():
+            if not messages:
+                continue
+            tracker = self.trackers.get(tp)
+            first = messages[0].offset
+            if tracker is None:
+                tracker = self.trackers[tp] = PartitionTracker(first)
+            last = messages[-1].offset
+            ranges.append((tracker, min(tracker.next_start, first), last + 1))
+            tracker.next_start = last + 1
+            tracker.begin()
+            topic, partition = tp.topic, tp.partition
+            for msg in messages:
+                value = msg.value
+                try:
+                    nbytes += len(value)
+                    event = loads(value)
+                except (orjson.JSONDecodeError, TypeError) as exc:
+                    bad.append(_dead_letter(topic, partition, msg))
+                    reasons.append("empty record (no value)" if value is None else f"not valid JSON: {exc}")
+                    continue
+                if type(event) is not dict:
+                    bad.append(_dead_letter(topic, partition, msg))
+                    reasons.append(f"not a JSON object (a JSON {type(event).__name__})")
+                    continue
+                source = event.get("source")
+                if type(source) is dict:
+                    source["topic"] = topic
+                    source["partition"] = partition
+                    source["offset"] = msg.offset
+                else:
+                    event["source"] = {"topic": topic, "partition": partition, "offset": msg.offset}
+                if log_type is not None and not event.get("log_type"):
+                    event["log_type"] = log_type
+                events.append(event)
+        ctx.stats.bytes_in += nbytes
+        return events, ranges, bad, reasons
+
+    async def _emit(self, ctx: SourceContext, batch: Batch) -> None:
+        """Emit; if backpressure holds it long, pause fetching and keep polling so the group keeps us."""
+        task = asyncio.ensure_future(ctx.emit(batch))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=PAUSE_AFTER_S)
+            if not done:
+                await self._keepalive_until(task)
+        finally:
+            if not task.done():
+                task.cancel()
+        task.result()
+
+    async def _keepalive_until(self, task: asyncio.Future[None]) -> None:
+        consumer = self.consumer
+        paused: set[TopicPartition] = set()
+        try:
+            while not task.done():
+                assigned = set(consumer.assignment())
+                newly = assigned - paused
+                if newly:
+                    consumer.pause(*newly)
+                    paused |= newly
+                paused &= assigned
+                if paused:
+                    try:
+                        # Only paused partitions: returns nothing, but counts as a poll for max_poll_interval.
+                        await consumer.getmany(*paused, timeout_ms=0)
+                    except KafkaError as exc:
+                        log.warning("kafka keepalive poll failed", extra={"component": self.name,
+                                                                          "error": describe_error(exc)})
+                await asyncio.wait({task}, timeout=1.0)
+        finally:
+            still = paused & set(consumer.assignment())
+            if still:
+                consumer.resume(*still)
+
+    # -- --once ------------------------------------------------------------
+    async def _observe_end_offsets(self, ctx: SourceContext) -> bool:
+        """Wait for the first assignment; False if none came (nothing to read)."""
+        deadline = time.monotonic() + max(10.0, 2 * self.config.session_timeout)
+        while not self.consumer.assignment():
+            if ctx.shutdown.is_set() or time.monotonic() > deadline:
+                log.warning("kafka source got no partitions; nothing to read", extra={"component": self.name})
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def _reached_end(self) -> bool:
+        """True when every assigned partition's position reached its end offset observed at assignment."""
+        consumer = self.consumer
+        assigned = set(consumer.assignment())
+        new = [tp for tp in assigned if tp not in self._end_offsets]
+        if new:
+            self._end_offsets.update(await consumer.end_offsets(new))
+        try:
+            for tp in assigned:
+                if await consumer.position(tp) < self._end_offsets[tp]:
+                    return False
+        except KafkaError:  # revoked meanwhile: look again on the next round
+            return False
+        return bool(assigned)
+
+    async def aclose(self) -> None:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        await self.commit()
+        self.consumer = None
+        await self._stop_consumer(consumer)
+
+
+def _dead_letter(topic: str, partition: int, msg: Any) -> dict[str, Any]:
+    value = msg.value
+    key = msg.key
+    return {
+        "topic": topic, "partition": partition, "offset": msg.offset,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value": value.decode("utf-8", "replace") if value is not None else None,
+    }
+
+
+async def _sleep_or_shutdown(ctx: SourceContext, delay: float) -> None:
+    try:
+        await asyncio.wait_for(ctx.shutdown.wait(), delay)
+    except TimeoutError:
+        pass
+
+
+@register("source", "kafka", KafkaSourceConfig)
+def build(name: str, config: KafkaSourceConfig, ctx: BuildContext) -> KafkaSource:
+    source = KafkaSource(name, config, ctx.dlq)
+    _register_lag_gauge(ctx.metrics, source)
+    return source
