@@ -61,7 +61,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.stats: dict[str, ComponentStats] = {}
         self.started = time.time()
-        self._gauges: dict[str, tuple[str, list[str], GaugeFn]] = {}
+        # metric -> (help, labels, {owner id: sample function}): several components
+        # (two file sources, say) feed one metric; each removes its own at close.
+        self._gauges: dict[str, tuple[str, list[str], dict[int, GaugeFn]]] = {}
         self.sink_latency = Histogram(
             "pipeline_sink_send_seconds", "Time for a sink to settle one send (including retries).",
             ["component"], registry=self.registry,
@@ -79,9 +81,15 @@ class Metrics:
             stats = self.stats[name] = ComponentStats(name, kind, type_name)
         return stats
 
-    def gauge(self, metric: str, help_text: str, labels: list[str], fn: GaugeFn) -> None:
-        """Register a gauge whose samples are read from `fn` at scrape time."""
-        self._gauges[metric] = (help_text, labels, fn)
+    def gauge(self, metric: str, help_text: str, labels: list[str], fn: GaugeFn, owner: object = None) -> None:
+        """Register samples of a gauge, read from `fn` at scrape time, on behalf of `owner`."""
+        entry = self._gauges.setdefault(metric, (help_text, labels, {}))
+        entry[2][id(owner if owner is not None else fn)] = fn
+
+    def drop_gauges(self, owner: object) -> None:
+        """Forget every sample function `owner` registered (a closed component, an old topology)."""
+        for _, _, fns in self._gauges.values():
+            fns.pop(id(owner), None)
 
     def totals(self) -> dict[str, int]:
         return {
@@ -123,10 +131,11 @@ class _StatsCollector(Collector):
         yield from families.values()
         yield retries
         yield tags
-        for metric, (help_text, glabels, fn) in m._gauges.items():
+        for metric, (help_text, glabels, fns) in m._gauges.items():
             gauge = GaugeMetricFamily(metric, help_text, labels=glabels)
-            for label_values, value in fn():
-                gauge.add_metric([label_values[k] for k in glabels], value)
+            for fn in list(fns.values()):
+                for label_values, value in fn():
+                    gauge.add_metric([label_values[k] for k in glabels], value)
             yield gauge
         info = InfoMetricFamily("pipeline_build", "Build information.")
         info.add_metric([], {"version": __version__})

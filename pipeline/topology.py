@@ -91,7 +91,7 @@ class Topology:
             for inp in inputs:
                 self.nodes[inp].consumers.append(node.name)
         self.metrics.gauge("pipeline_queue_depth", "Batches waiting in a component's input queue.",
-                           ["component"], self._queue_depths)
+                           ["component"], self._queue_depths, owner=self)
 
     def _queue_depths(self) -> Any:
         for node in self.nodes.values():
@@ -126,12 +126,14 @@ class Topology:
 
     async def close_sources(self) -> None:
         """Persist checkpoints / commit offsets of what was released."""
+        self.metrics.drop_gauges(self)
         for node in self.nodes.values():
             if node.kind == "source":
                 try:
                     await node.component.aclose()
                 except Exception:
                     log.exception("closing source failed", extra={"component": node.name})
+                self.metrics.drop_gauges(node.component)
 
     async def _run_source(self, node: Node) -> None:
         source: Source = node.component

@@ -95,9 +95,12 @@ class SinkDriver:
         deadline: float | None = None
         async with asyncio.TaskGroup() as tasks:
             while True:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the get completes, which would hang shutdown.
+                delay = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    batch = await asyncio.wait_for(self.queue.get(), timeout)
+                    async with asyncio.timeout(delay):
+                        batch = await self.queue.get()
                 except TimeoutError:
                     await self._dispatch(tasks, events, receipts)
                     events, receipts, size, deadline = [], [], 0, None

@@ -26,7 +26,6 @@ import asyncio
 import logging
 import re
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -153,22 +152,6 @@ class _Listener:
 # A virtual subclass: aiokafka checks isinstance, and the ABC is untyped (subclassing Any).
 ConsumerRebalanceListener.register(_Listener)
 
-# One lag gauge per Metrics registry, listing every kafka source built on it.
-_LAG_SOURCES: weakref.WeakKeyDictionary[Metrics, list[KafkaSource]] = weakref.WeakKeyDictionary()
-
-
-def _register_lag_gauge(metrics: Metrics, source: KafkaSource) -> None:
-    sources = _LAG_SOURCES.get(metrics)
-    if sources is None:
-        sources = _LAG_SOURCES[metrics] = []
-
-        def samples() -> Iterator[tuple[dict[str, str], float]]:
-            for s in list(sources):
-                yield from s.lag_samples()
-
-        metrics.gauge("pipeline_kafka_consumer_lag", "Records of a partition not yet committed by the group "
-                      "(highwater - committed offset).", ["component", "topic", "partition"], samples)
-    sources.append(source)
 
 
 class KafkaSource:
@@ -282,6 +265,12 @@ class KafkaSource:
                 await asyncio.wait_for(stop.wait(), self.config.commit_interval)
             except TimeoutError:
                 await self.commit()
+
+    def register_metrics(self, metrics: Metrics) -> None:
+        # The topology drops this registration when the source closes (owner = the source).
+        metrics.gauge("pipeline_kafka_consumer_lag", "Records of a partition not yet committed by the group "
+                      "(highwater - committed offset).", ["component", "topic", "partition"],
+                      self.lag_samples, owner=self)
 
     def lag_samples(self) -> Iterator[tuple[dict[str, str], float]]:
         consumer = self.consumer
@@ -482,5 +471,5 @@ async def _sleep_or_shutdown(ctx: SourceContext, delay: float) -> None:
 @register("source", "kafka", KafkaSourceConfig)
 def build(name: str, config: KafkaSourceConfig, ctx: BuildContext) -> KafkaSource:
     source = KafkaSource(name, config, ctx.dlq)
-    _register_lag_gauge(ctx.metrics, source)
+    source.register_metrics(ctx.metrics)
     return source

@@ -216,10 +216,12 @@ class TestTopology:
 
         cfg = _config(write_config, tmp_path, "  a: {type: test_scripted, inputs: [src]}\n")
         topo = Topology(cfg, once=True)
-        await topo.run()
         text = generate_latest(topo.metrics.registry).decode()
         assert 'pipeline_queue_depth{component="a"} 0.0' in text
+        await topo.run()
+        text = generate_latest(topo.metrics.registry).decode()
         assert 'pipeline_events_out_total{component="src",kind="source",type="test_counting"} 50.0' in text
+        assert "pipeline_queue_depth{" not in text  # a finished topology drops its gauges
 
 
 class TestStdinToFile:

@@ -355,7 +355,7 @@ class TestLifecycle:
 
     async def test_lag_gauge(self, tmp_path: Path) -> None:
         h = Harness(tmp_path)
-        kafka_source._register_lag_gauge(h.metrics, h.source)
+        h.source.register_metrics(h.metrics)
         await h.handle({TP0: [rec(5), rec(6)]})
         h.consumer.highwaters = {TP0: 20}
         text = generate_latest(h.metrics.registry).decode()
