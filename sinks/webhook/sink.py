@@ -1,0 +1,264 @@
+"""The `webhook` sink: fold matches into alerts, persist, and deliver notifications in the background.
+
+`send(events)` never talks to a target. It folds the batch's matches into the
+aggregation state and returns once that state is durable on disk (so the batch
+settles, and the source may advance, only when the alert it feeds survives a
+crash). A ticker task turns the state into notifications (`Aggregator.due`), one
+delivery task per target drains that target's outbox with retries and backoff:
+a target that is down never blocks folding new matches, and what it has not
+received is in the state file, delivered after a restart (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from pipeline.errors import TransientError
+from pipeline.retry import Backoff
+from sinks.base import Outcome
+from sinks.webhook.aggregate import STATE_VERSION, Aggregator, Notification, Timing
+from sinks.webhook.config import WebhookSinkConfig, target_names
+from sinks.webhook.metrics import WebhookStats, register_stats
+from sinks.webhook.outbox import Outbox
+from sinks.webhook.rules import CompiledRule
+from sinks.webhook.state import Persister, StateStore
+from sinks.webhook.targets import DeliveryError, SessionFactory, Target, build_target
+
+log = logging.getLogger("pipeline.sink.webhook")
+
+Event = dict[str, Any]
+
+
+class WebhookSink:
+    def __init__(
+        self,
+        name: str,
+        config: WebhookSinkConfig,
+        *,
+        data_dir: Path,
+        host: str = "",
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+        session_factory: SessionFactory | None = None,
+        targets: list[Target] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.max_in_flight = config.max_in_flight
+        self._clock = clock
+        self.rules = [CompiledRule(r) for r in config.rules]
+        self.aggregator = Aggregator(
+            self.rules,
+            Timing(config.group_wait, config.update_interval, config.repeat_interval, config.resolve_after),
+            max_alerts_per_minute=config.max_alerts_per_minute, overflow_alert=config.overflow_alert,
+            generator_url=config.generator_url, component=name, host=host,
+        )
+        if targets is None:
+            targets = [
+                build_target(tname, tconf, component=name, resolve_after=config.resolve_after,
+                             session_factory=session_factory)
+                for tname, tconf in zip(target_names(config.targets), config.targets, strict=True)
+                if tconf.is_enabled()
+            ]
+        self.targets = targets
+        self.outboxes = {t.name: Outbox(config.max_pending_notifications) for t in targets}
+        self.store = StateStore(Path(data_dir) / "webhook" / f"{name}.json")
+        self.persister = Persister(self.store, self._snapshot, config.persist_interval)
+        self.stats = WebhookStats(name)
+        self.stats.suppressed = lambda: self.aggregator.suppressed
+        self.stats.matches = lambda: {r.name: r.matches for r in self.rules}
+        self.stats.active = lambda: self.aggregator.active
+        self.stats.pending = lambda: {n: len(o) for n, o in self.outboxes.items()}
+        self.stats.overflowed = lambda: {n: o.dropped for n, o in self.outboxes.items() if o.dropped}
+        if registry is not None:
+            register_stats(registry, self.stats)
+        self._loaded = False
+        self._closed = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._deliverers: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        # Sends whose fold is in memory but whose persist failed: the driver retries the very
+        # same list, which must not be counted twice.
+        self._unpersisted: dict[int, tuple[list[Event], int]] = {}
+        active = [x for x in (config.group_wait, config.update_interval) if x > 0]
+        self._tick_interval = min(1.0, max(0.02, min(active, default=1.0) / 4))
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self._loaded:
+            data = await asyncio.to_thread(self.store.load, STATE_VERSION)
+            if data is not None:
+                self._restore(data)
+            self._loaded = True
+        for target in self.targets:
+            await target.open()
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_loop(), name=f"webhook:{self.name}:ticker")
+            self._deliverers = [
+                asyncio.create_task(self._deliver_loop(t, self.outboxes[t.name]),
+                                    name=f"webhook:{self.name}:{t.name}")
+                for t in self.targets
+            ]
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        self.aggregator.restore(data)
+        for name, notes in (data.get("outboxes") or {}).items():
+            outbox = self.outboxes.get(name)
+            if outbox is None:
+                log.warning("webhook state: notifications for a target no longer configured are dropped",
+                            extra={"component": self.name, "target": name, "notifications": len(notes)})
+                continue
+            outbox.restore(notes)
+        log.info("webhook state restored", extra={
+            "component": self.name, "alerts": self.aggregator.active,
+            "pending": {n: len(o) for n, o in self.outboxes.items()}})
+
+    def _snapshot(self) -> bytes:
+        return orjson.dumps({
+            "version": STATE_VERSION,
+            "component": self.name,
+            "saved_at": self._clock(),
+            **self.aggregator.snapshot(),
+            "outboxes": {name: outbox.snapshot() for name, outbox in self.outboxes.items()},
+        })
+
+    async def healthcheck(self) -> None:
+        problems = []
+        for target in self.targets:
+            try:
+                await target.check()
+            except DeliveryError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise TransientError("; ".join(problems))
+
+    async def aclose(self) -> None:
+        """Notify what is pending (new alerts, changed counts), deliver within flush_timeout, persist."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ticker is not None:
+            self._wake.set()  # the ticker sees _closed and returns (after a write in progress)
+            await asyncio.wait([self._ticker])  # (wait, not await: never re-raise from a ticker that died)
+        if self._loaded:
+            self._route(self.aggregator.due(self._clock(), flush=True))
+            deadline = time.monotonic() + self.config.flush_timeout
+            # Wait for targets that work; one that is failing keeps its notifications in the state file.
+            # (Polling: the condition spans every outbox and target state; it runs once, at shutdown.)
+            while time.monotonic() < deadline and any(  # noqa: ASYNC110
+                len(self.outboxes[t.name]) and not t.last_error for t in self.targets
+            ):
+                await asyncio.sleep(0.02)
+        for task in self._deliverers:
+            task.cancel()  # a delivery cut short stays in its outbox (persisted below)
+        if self._deliverers:
+            await asyncio.wait(self._deliverers, timeout=5.0)
+        for target in self.targets:
+            await target.aclose()
+        if self._loaded:  # never overwrite a state file that was not loaded
+            try:
+                await self.persister.flush()
+            except OSError as exc:
+                log.error("webhook state: final write failed", extra={"component": self.name, "error": str(exc)})
+
+    # -- the data path -------------------------------------------------------------------
+    async def send(self, events: list[Event]) -> Outcome:
+        retried = self._unpersisted.pop(id(events), None)
+        if retried is not None and retried[0] is events:
+            version = retried[1]  # already folded; only the write is missing
+        else:
+            opened = self.aggregator.active
+            if not self.aggregator.fold(events, self._clock()):
+                return Outcome.delivered()  # nothing matched: no state changed
+            version = self.persister.changed()
+            if self.aggregator.active != opened:
+                self._wake.set()  # a new alert: let the ticker see it without waiting a full tick
+        try:
+            await self.persister.flush(version)
+        except OSError as exc:
+            self._unpersisted[id(events)] = (events, version)
+            raise TransientError(f"cannot persist webhook state to {self.store.path}: {exc.strerror}") from None
+        return Outcome.delivered()
+
+    def _route(self, notes: list[Notification]) -> None:
+        if not notes:
+            return
+        for note in notes:
+            kind = note["kind"]
+            for target in self.targets:
+                if kind in target.notify_on:
+                    self.outboxes[target.name].put(note)
+        self.persister.changed()
+
+    async def _tick_loop(self) -> None:
+        while not self._closed:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the awaited event fires (send() sets it), and the loop would never end.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._tick_interval):
+                    await self._wake.wait()
+            if self._closed:
+                return
+            self._wake.clear()
+            try:
+                self._route(self.aggregator.due(self._clock()))
+                if self.persister.dirty:
+                    await self.persister.flush()
+            except OSError as exc:
+                log.error("webhook state write failed; retrying", extra={"component": self.name, "error": str(exc)})
+                await asyncio.sleep(1.0)
+            except Exception:  # a bug must not stop alerting: log it and keep ticking
+                log.exception("webhook ticker failed", extra={"component": self.name})
+                await asyncio.sleep(1.0)
+
+    async def _deliver_loop(self, target: Target, outbox: Outbox) -> None:
+        retry = self.config.retry
+        backoff = Backoff(retry.initial_backoff, retry.max_backoff)
+        while True:
+            entries = outbox.peek(target.max_batch)
+            if not entries:
+                outbox.changed.clear()
+                await outbox.changed.wait()
+                continue
+            notes = [note for _, _, note in entries]
+            try:
+                await target.deliver(notes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                permanent = isinstance(exc, DeliveryError) and exc.permanent
+                error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+                if permanent:
+                    outbox.ack(entries)
+                    self.persister.changed()
+                    self.stats.count(target.name, "failed", len(entries))
+                    log.error("webhook notification rejected; dropped", extra={
+                        "component": self.name, "target": target.name, "error": error,
+                        "notifications": len(entries)})
+                    continue
+                target.last_error = error
+                self.stats.retry(target.name)
+                delay = backoff.next_delay()
+                if backoff.attempts & (backoff.attempts - 1) == 0:  # log attempts 1, 2, 4, 8, ...
+                    log.warning("webhook delivery failed; retrying", extra={
+                        "component": self.name, "target": target.name, "error": error,
+                        "attempt": backoff.attempts, "retry_in_s": round(delay, 3), "pending": len(outbox)})
+                await asyncio.sleep(delay)
+                continue
+            if target.last_error is not None:
+                log.info("webhook delivery recovered", extra={
+                    "component": self.name, "target": target.name, "attempts": backoff.attempts + 1})
+            target.last_error = None
+            backoff.reset()
+            outbox.ack(entries)
+            self.persister.changed()
+            self.stats.count(target.name, "delivered", len(entries))
