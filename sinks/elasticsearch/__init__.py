@@ -1,0 +1,254 @@
+"""`elasticsearch` sink: async bulk of pre-serialised NDJSON, per-item outcomes, idempotent replays.
+
+A send becomes one or more bulk requests (split at `bulk_max_bytes`), each a
+single `bytes` body built with orjson: the client forwards bytes untouched. The
+response's items are classified one by one (see `bulk.py`): only the items
+Elasticsearch asks us to retry are retried, permanent item errors go to the
+dead-letter queue, and a 409 on `create` (a replayed event) counts as
+delivered. A request that fails as a whole (connection, timeout, 5xx) raises
+TransientError, so the driver retries it with backoff and settles nothing.
+
+The client is built through `client_factory` (the I/O seam): unit tests pass
+a client on a scripted transport for responses a real server can't give on
+demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from prometheus_client import Counter
+
+from pipeline.context import BuildContext
+from pipeline.errors import ConfigError, TransientError
+from pipeline.metrics import ComponentStats, Metrics
+from pipeline.registry import register
+from sinks.base import Outcome
+from sinks.elasticsearch.bulk import (
+    BulkEncoder,
+    BulkResponseError,
+    Chunk,
+    IndexNamer,
+    ItemOutcomes,
+    classify,
+    response_filter,
+)
+from sinks.elasticsearch.config import ElasticsearchSinkConfig
+from sinks.elasticsearch.template import install, template_body
+from sinks.template import Template
+
+__all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
+
+log = logging.getLogger("pipeline.sink.elasticsearch")
+
+Event = dict[str, Any]
+Auth = dict[str, Any]  # keyword arguments of AsyncElasticsearch: basic_auth / api_key / bearer_auth
+ClientFactory = Callable[[ElasticsearchSinkConfig, Auth], AsyncElasticsearch]
+
+_COUNTERS: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
+
+
+def items_counter(metrics: Metrics) -> Counter:
+    """`pipeline_elasticsearch_items_total{component, result}`, one per metrics registry."""
+    counter = _COUNTERS.get(metrics)
+    if counter is None:
+        counter = Counter("pipeline_elasticsearch_items", "Bulk items by result: created, duplicate (409 on "
+                          "create: already indexed), retry (429/5xx item, retried alone), rejected (dead-lettered).",
+                          ["component", "result"], registry=metrics.registry)
+        _COUNTERS[metrics] = counter
+    return counter
+
+
+def default_client(config: ElasticsearchSinkConfig, auth: Auth) -> AsyncElasticsearch:
+    from elasticsearch.serializer import OrjsonSerializer
+
+    kwargs: dict[str, Any] = {
+        "request_timeout": config.request_timeout,
+        # Retrying is the driver's job: backoff with jitter, metrics, nothing settled meanwhile.
+        "max_retries": 0,
+        "retry_on_timeout": False,
+        "http_compress": config.compression,
+        "serializers": {"application/json": OrjsonSerializer()},
+        **auth,
+    }
+    if config.ca_file is not None:
+        kwargs["ca_certs"] = str(config.ca_file)
+    if not config.verify:
+        kwargs["verify_certs"] = False
+        kwargs["ssl_show_warn"] = False
+    return AsyncElasticsearch(list(config.hosts), **kwargs)
+
+
+def redact_host(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
+
+
+def api_error_text(exc: ApiError) -> str:
+    """`HTTP 400 <type>: <reason>` from an ApiError, without dumping the whole body."""
+    status = exc.meta.status if exc.meta is not None else "?"
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        return f"HTTP {status} {err.get('type', '')}: {err.get('reason', '')}"
+    return f"HTTP {status} {exc.message}"
+
+
+class ElasticsearchSink:
+    def __init__(self, name: str, config: ElasticsearchSinkConfig, *, metrics: Metrics, stats: ComponentStats,
+                 client_factory: ClientFactory | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.stats = stats
+        target = config.target_template
+        try:
+            template = Template(target, default=config.default_log_type)
+        except ValueError as exc:
+            raise ConfigError([f"index: {exc}"]) from None
+        self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes)
+        self.template_body = template_body(config)
+        self._auth = read_auth(config)
+        self._factory = client_factory or default_client
+        self._client: AsyncElasticsearch | None = None
+        self._hosts = ", ".join(redact_host(h) for h in config.hosts)
+        self._items = items_counter(metrics)
+
+    @property
+    def client(self) -> AsyncElasticsearch:
+        if self._client is None:
+            self._client = self._factory(self.config, self._auth)
+        return self._client
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        opts = self.config.template
+        if not opts.install:
+            return
+        try:
+            written = await install(self.client, opts.name, self.template_body)
+        except ApiError as exc:
+            status = exc.meta.status if exc.meta is not None else 0
+            if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
+                raise ConfigError([f"template: Elasticsearch refused index template {opts.name!r}: "
+                                   f"{api_error_text(exc)}"]) from None
+            raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
+        except TransportError as exc:
+            raise TransientError(f"installing index template {opts.name!r} on {self._hosts}: {exc}") from exc
+        if written:
+            log.info("index template installed", extra={"component": self.name, "template": opts.name})
+
+    async def healthcheck(self) -> None:
+        try:
+            response = await self.client.options(request_timeout=5).cluster.health()
+        except ApiError as exc:
+            raise TransientError(f"elasticsearch at {self._hosts}: cluster health: {api_error_text(exc)}") from exc
+        except TransportError as exc:
+            raise TransientError(f"elasticsearch unreachable at {self._hosts}: {exc}") from exc
+        status = (response.body or {}).get("status")
+        if status == "red":
+            raise TransientError(f"elasticsearch at {self._hosts}: cluster health is red")
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, events: list[Event]) -> Outcome:
+        chunks, rejected = self.encoder.encode(events)
+        out = ItemOutcomes(rejected=rejected)
+        for n, chunk in enumerate(chunks):
+            try:
+                await self._bulk(chunk, out)
+            except TransientError as exc:
+                if n == 0:
+                    raise  # nothing sent yet: the driver retries the whole send and logs why
+                # Earlier requests landed: retry only this one and the rest.
+                log.warning("bulk request failed, retrying its events", extra={
+                    "component": self.name, "error": str(exc), "events": sum(len(c.positions) for c in chunks[n:])})
+                for later in chunks[n:]:
+                    out.retry.extend(later.positions)
+                out.retry_causes["request"] += 1
+                break
+        self._count(out)
+        return Outcome(retry=out.retry, rejected=out.rejected, retry_reason=out.retry_reason)
+
+    async def _bulk(self, chunk: Chunk, out: ItemOutcomes) -> None:
+        kwargs: dict[str, Any] = {"filter_path": response_filter()}
+        if self.config.pipeline:
+            kwargs["pipeline"] = self.config.pipeline
+        try:
+            response = await self.client.bulk(operations=chunk.body, **kwargs)  # type: ignore[arg-type]
+        except ApiError as exc:
+            status = exc.meta.status if exc.meta is not None else 0
+            if status == 413:
+                await self._too_large(chunk, out, exc)
+                return
+            raise TransientError(f"bulk request to {self._hosts}: {api_error_text(exc)}") from exc
+        except TransportError as exc:
+            raise TransientError(f"bulk request to {self._hosts}: {exc}") from exc
+        self.stats.bytes_out += len(chunk.body)
+        try:
+            classify(response.body, chunk.positions, out)
+        except BulkResponseError as exc:
+            raise TransientError(str(exc)) from exc
+
+    async def _too_large(self, chunk: Chunk, out: ItemOutcomes, exc: ApiError) -> None:
+        """HTTP 413: the node's http.max_content_length is below bulk_max_bytes. Halve until it fits."""
+        if len(chunk.positions) == 1:
+            out.rejected.append((chunk.positions[0], f"request_entity_too_large: {api_error_text(exc)}"))
+            return
+        # Actions and documents are one line each (JSON escapes newlines): split between pairs.
+        lines = chunk.body.split(b"\n")
+        half = len(chunk.positions) // 2
+        for start, stop in ((0, half), (half, len(chunk.positions))):
+            body = b"\n".join(lines[2 * start: 2 * stop]) + b"\n"
+            await self._bulk(Chunk(body, chunk.positions[start:stop]), out)
+
+    def _count(self, out: ItemOutcomes) -> None:
+        items = self._items
+        for result, n in (("created", out.created), ("duplicate", out.duplicates), ("retry", len(out.retry)),
+                          ("rejected", len(out.rejected))):
+            if n:
+                items.labels(self.name, result).inc(n)
+
+
+def _secret(value: Any, path: Path | None, key: str) -> str | None:
+    if value is not None:
+        return str(value.get_secret_value())
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
+
+
+def read_auth(config: ElasticsearchSinkConfig) -> Auth:
+    password = _secret(config.password, config.password_file, "password")
+    if config.username and password is not None:
+        return {"basic_auth": (config.username, password)}
+    api_key = _secret(config.api_key, config.api_key_file, "api_key")
+    if api_key is not None:
+        return {"api_key": api_key}
+    token = _secret(config.bearer_token, config.bearer_token_file, "bearer_token")
+    if token is not None:
+        return {"bearer_auth": token}
+    return {}
+
+
+@register("sink", "elasticsearch", ElasticsearchSinkConfig)
+def build(name: str, config: ElasticsearchSinkConfig, ctx: BuildContext) -> ElasticsearchSink:
+    stats = ctx.metrics.component(name, "sink", config.type)
+    return ElasticsearchSink(name, config, metrics=ctx.metrics, stats=stats)

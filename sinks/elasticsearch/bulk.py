@@ -1,0 +1,205 @@
+"""Bulk requests: events -> NDJSON bodies under a size cap, and bulk responses -> per-event outcomes.
+
+Pure (no I/O), so both halves are tested on their own.
+
+Every action is `create` with `_id` = the event's `event_id` (when it has one):
+a replayed event then meets its first copy and gets 409, which means it is
+already there, i.e. delivered. Items failing with 429/502/503/504 or a rejected
+execution are worth retrying (only those items); other item errors (mapping
+conflicts, invalid documents, an ingest pipeline's failure) will fail the same
+way every time and go to the dead-letter queue with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sinks.template import Template
+
+Event = dict[str, Any]
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_TYPES = frozenset({"es_rejected_execution_exception", "circuit_breaking_exception"})
+_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
+_RESPONSE_FILTER = "errors,took,items.*.status,items.*.error"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_@.\-]+)\}")
+
+
+@dataclass
+class Chunk:
+    """One bulk request body and, per action in it, the index of its event in the send."""
+
+    body: bytes
+    positions: list[int]
+
+
+class IndexNamer:
+    """Renders the target index per event, caching by the values the template reads.
+
+    A batch has few distinct (log_type, day) pairs, so the rendered (and lowercased,
+    JSON-quoted) name is computed once per pair, not per event.
+    """
+
+    __slots__ = ("_cache", "_fields", "_stamp_len", "template")
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        source = template.source
+        fields = tuple(_PLACEHOLDER.findall(source))  # the same syntax as sinks.template
+        # Caching needs the cache key to cover everything render() reads: top-level fields only.
+        self._fields: tuple[str, ...] | None = fields if all("." not in f for f in fields) else None
+        self._stamp_len = 13 if "%H" in source else 10 if "%" in source else 0
+        self._cache: dict[tuple[Any, ...], bytes] = {}
+
+    def action_prefix(self, event: Event) -> bytes:
+        """`{"create":{"_index":"<name>"` for this event."""
+        fields = self._fields
+        if fields is not None:
+            stamp = None
+            if self._stamp_len:
+                ts = event.get("@timestamp")
+                if type(ts) is not str or len(ts) < 13:
+                    return self._render(event)  # no usable @timestamp: render() falls back to now
+                stamp = ts[: self._stamp_len]
+            key = (*[event.get(f) for f in fields], stamp)
+            try:
+                prefix = self._cache.get(key)
+            except TypeError:  # an unhashable field value (a list): render without caching
+                return self._render(event)
+            if prefix is None:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                prefix = self._cache[key] = self._render(event)
+            return prefix
+        return self._render(event)
+
+    def _render(self, event: Event) -> bytes:
+        name = self.template.render(event).lower()
+        return b'{"create":{"_index":' + orjson.dumps(name)
+
+
+class BulkEncoder:
+    """Events -> bulk bodies no larger than `max_bytes` (an action larger on its own goes alone)."""
+
+    def __init__(self, namer: IndexNamer, max_bytes: int, id_field: str = "event_id") -> None:
+        self.namer = namer
+        self.max_bytes = max_bytes
+        self.id_field = id_field
+
+    def encode(self, events: Sequence[Event], positions: Sequence[int] | None = None,
+               ) -> tuple[list[Chunk], list[tuple[int, str]]]:
+        """Returns the chunks, and the events that cannot be serialised at all (index, reason)."""
+        chunks: list[Chunk] = []
+        rejected: list[tuple[int, str]] = []
+        parts: list[bytes] = []
+        chunk_positions: list[int] = []
+        size = 0
+        limit = self.max_bytes
+        prefix_of = self.namer.action_prefix
+        id_field = self.id_field
+        dumps = orjson.dumps
+        for n, event in enumerate(events):
+            pos = positions[n] if positions is not None else n
+            try:
+                doc = dumps(event, default=str, option=_DUMPS_OPTS)
+            except orjson.JSONEncodeError as exc:
+                rejected.append((pos, f"serialization_error: {exc}"))
+                continue
+            event_id = event.get(id_field)
+            if event_id is None or event_id == "":
+                action = prefix_of(event) + b"}}\n"
+            else:
+                if type(event_id) is not str:
+                    event_id = str(event_id)
+                try:
+                    action = prefix_of(event) + b',"_id":' + dumps(event_id) + b"}}\n"
+                except orjson.JSONEncodeError as exc:
+                    rejected.append((pos, f"serialization_error: _id: {exc}"))
+                    continue
+            item = len(action) + len(doc) + 1
+            if parts and size + item > limit:
+                chunks.append(Chunk(b"".join(parts), chunk_positions))
+                parts, chunk_positions, size = [], [], 0
+            parts.append(action)
+            parts.append(doc)
+            parts.append(b"\n")
+            chunk_positions.append(pos)
+            size += item
+        if parts:
+            chunks.append(Chunk(b"".join(parts), chunk_positions))
+        return chunks, rejected
+
+
+@dataclass
+class ItemOutcomes:
+    """Per-item results of one or more bulk responses, accumulated."""
+
+    created: int = 0
+    duplicates: int = 0  # 409 on create: the document is already there (a replay)
+    retry: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    retry_causes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def retry_reason(self) -> str:
+        """The most common cause among the retried items, for the retry metric's label."""
+        if not self.retry_causes:
+            return "item"
+        return self.retry_causes.most_common(1)[0][0]
+
+
+class BulkResponseError(Exception):
+    """The response does not match the request (item count); the whole request should be retried."""
+
+
+def response_filter() -> str:
+    """`filter_path` keeping what classification reads: small responses for big bulks."""
+    return _RESPONSE_FILTER
+
+
+def classify(response: Mapping[str, Any], positions: Sequence[int], out: ItemOutcomes) -> None:
+    """Classify one bulk response's items into `out` (by the events' positions in the send)."""
+    items = response.get("items")
+    if not response.get("errors"):
+        if items is not None and len(items) != len(positions):
+            raise BulkResponseError(f"bulk response has {len(items)} items for {len(positions)} actions")
+        out.created += len(positions)
+        return
+    if not isinstance(items, list) or len(items) != len(positions):
+        count = len(items) if isinstance(items, list) else 0
+        raise BulkResponseError(f"bulk response has {count} items for {len(positions)} actions")
+    for pos, item in zip(positions, items, strict=True):
+        result = item.get("create")
+        if result is None:
+            result = next(iter(item.values()), {}) if isinstance(item, dict) else {}
+        status = result.get("status", 0)
+        if 200 <= status < 300:
+            out.created += 1
+            continue
+        if status == 409:
+            out.duplicates += 1
+            continue
+        error = result.get("error")
+        etype = error.get("type", "") if isinstance(error, dict) else ""
+        if status in RETRY_STATUSES or etype in RETRY_TYPES:
+            out.retry.append(pos)
+            out.retry_causes[etype or f"http_{status}"] += 1
+            continue
+        out.rejected.append((pos, item_reason(status, error)))
+
+
+def item_reason(status: int, error: Any) -> str:
+    """`<error.type>: <error.reason>`, plus the root cause when Elasticsearch gives one."""
+    if not isinstance(error, dict):
+        return f"http_{status}: {error}" if error else f"http_{status}"
+    text = f"{error.get('type', f'http_{status}')}: {error.get('reason', '')}"
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason"):
+        text += f" (caused by {cause.get('type', '?')}: {cause['reason']})"
+    return text if len(text) <= 1000 else text[:997] + "..."
