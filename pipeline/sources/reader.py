@@ -1,0 +1,269 @@
+"""Chunked file reading and the turn of raw lines into events.
+
+`ChunkReader` reads an open file in chunks from an offset and splits them into
+lines with `pipeline.sources.lines.LineSplitter` (bounded memory: a line
+longer than `max_line_bytes` keeps only its head and is flagged truncated).
+
+A *framer* turns one file's raw lines into events, in one loop per chunk:
+
+- `PlainFramer`: one event per line (the hot path; builds the dicts directly).
+- `MultilineFramer`: lines -> `parsers.multiline` joiner -> one event per record.
+- (`pipeline.sources.container.ContainerFramer`: container decoding + per-stream joiners.)
+
+Every `feed` also returns the *resume offset*: the position a restart may
+resume from once everything emitted so far is delivered (the end of the last
+line, or the start of a record still held by a joiner). A batch's receipt
+covers [previous resume offset, this resume offset).
+
+Line policy: a trailing `\\r` is dropped (CRLF files); invalid UTF-8 is
+replaced with U+FFFD and the event tagged `_invalid_utf8`; a line cut at
+`max_line_bytes` is tagged `_truncated` (its offsets still span the whole line,
+so the next line starts intact and a checkpoint never lands inside a line).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from parsers.multiline import Joiner, Line, Record
+from pipeline.event import Event
+from pipeline.sources.fileid import event_id_prefix
+from pipeline.sources.lines import LineSplitter, RawLine
+
+TRUNCATED = "_truncated"
+INVALID_UTF8 = "_invalid_utf8"
+
+# (events completed, resume offset or None if nothing was ever fed)
+FeedResult = tuple[list[Event], int | None]
+
+
+class ChunkReader:
+    """An open file read chunk by chunk from an offset, split into lines."""
+
+    __slots__ = ("chunk_bytes", "fd", "splitter")
+
+    def __init__(self, fd: int, offset: int, chunk_bytes: int, max_line_bytes: int) -> None:
+        self.fd = fd
+        self.chunk_bytes = chunk_bytes
+        self.splitter = LineSplitter(max_line_bytes, offset)
+
+    @property
+    def offset(self) -> int:
+        """The next byte to read (every byte before it was fed to the splitter)."""
+        return self.splitter.offset
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an unterminated line held back."""
+        return self.splitter.pending_bytes
+
+    def read(self) -> tuple[bytes, list[RawLine]]:
+        """Read one chunk; return it (b"" at EOF) and the complete lines it finished."""
+        data = os.pread(self.fd, self.chunk_bytes, self.splitter.offset)
+        if not data:
+            return data, []
+        return data, self.splitter.feed(data)
+
+    def flush(self) -> RawLine | None:
+        """The unterminated last line, if any (idle timeout, end of input)."""
+        return self.splitter.flush()
+
+
+def decode(raw: bytes) -> tuple[str, bool]:
+    """UTF-8 text of a line, and whether invalid bytes had to be replaced."""
+    try:
+        return raw.decode(), False
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), True
+
+
+class Stamp:
+    """What every event of one file carries: host, path, log_type, the event-id hasher."""
+
+    __slots__ = ("host", "id_prefix", "key", "log_type", "path")
+
+    def __init__(self, host: str, key: str, path: str, log_type: str | None) -> None:
+        self.host = host
+        self.key = key
+        self.path = path
+        self.log_type = log_type
+        self.id_prefix = event_id_prefix(host, key)
+
+    def event_id(self, offset: int) -> str:
+        return f"{self.id_prefix}{offset:012x}"
+
+    def event(self, text: str, offset: int, ts: str, tags: list[str] | None) -> Event:
+        event: Event = {"@timestamp": ts, "message": text, "host": self.host}
+        if self.log_type:
+            event["log_type"] = self.log_type
+        event["source"] = {"path": self.path, "offset": offset}
+        event["event_id"] = self.event_id(offset)
+        if tags:
+            event["tags"] = tags
+        return event
+
+
+class Framer(Protocol):
+    """Turns one file's raw lines into events; holds what is not complete yet."""
+
+    stamp: Stamp
+
+    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
+        """Events completed by `lines` (in file order) and the resume offset after them."""
+        ...
+
+    def flush_idle(self, now: float, ts: str) -> FeedResult:
+        """Events held longer than their idle timeout (multiline), and the resume offset."""
+        ...
+
+    def flush(self, ts: str) -> FeedResult:
+        """Everything held (end of input, file closed)."""
+        ...
+
+    @property
+    def pending(self) -> bool:
+        """True while lines are held for a record that is not complete."""
+        ...
+
+    @property
+    def idle_deadline(self) -> float | None:
+        """Monotonic time at which `flush_idle` has something to emit."""
+        ...
+
+
+class PlainFramer:
+    """One event per line, built directly in one loop (no joiner)."""
+
+    __slots__ = ("_fed_end", "stamp")
+
+    def __init__(self, stamp: Stamp) -> None:
+        self.stamp = stamp
+        self._fed_end: int | None = None
+
+    pending = False
+    idle_deadline = None
+
+    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
+        if not lines:
+            return [], self._fed_end
+        stamp = self.stamp
+        host = stamp.host
+        path = stamp.path
+        log_type = stamp.log_type
+        prefix = stamp.id_prefix
+        events: list[Event] = []
+        append = events.append
+        for raw, start, _end, truncated in lines:
+            if crlf and raw[-1:] == b"\r":
+                raw = raw[:-1]
+            try:
+                text = raw.decode()
+                tags = [TRUNCATED] if truncated else None
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", "replace")
+                tags = [INVALID_UTF8, TRUNCATED] if truncated else [INVALID_UTF8]
+            if log_type:
+                event = {"@timestamp": ts, "message": text, "host": host, "log_type": log_type,
+                         "source": {"path": path, "offset": start}, "event_id": f"{prefix}{start:012x}"}
+            else:
+                event = {"@timestamp": ts, "message": text, "host": host,
+                         "source": {"path": path, "offset": start}, "event_id": f"{prefix}{start:012x}"}
+            if tags:
+                event["tags"] = tags
+            append(event)
+        self._fed_end = lines[-1][2]
+        return events, self._fed_end
+
+    def flush_idle(self, now: float, ts: str) -> FeedResult:
+        return [], self._fed_end
+
+    def flush(self, ts: str) -> FeedResult:
+        return [], self._fed_end
+
+
+class LineFlags:
+    """Tags of individual lines (truncated, invalid UTF-8) carried onto the records that hold them.
+
+    Rare, so kept aside instead of on every line: (start offset, tag) in file order.
+    """
+
+    __slots__ = ("_flags",)
+
+    def __init__(self) -> None:
+        self._flags: list[tuple[int, str]] = []
+
+    def add(self, start: int, tag: str) -> None:
+        self._flags.append((start, tag))
+
+    def __bool__(self) -> bool:
+        return bool(self._flags)
+
+    def take(self, start: int, end: int) -> list[str] | None:
+        """Tags of lines starting in [start, end); flags before `end` are consumed."""
+        flags = self._flags
+        tags: list[str] | None = None
+        while flags and flags[0][0] < end:
+            pos, tag = flags.pop(0)
+            if pos >= start:
+                if tags is None:
+                    tags = [tag]
+                elif tag not in tags:
+                    tags.append(tag)
+        return tags
+
+
+class MultilineFramer:
+    """Lines -> multiline joiner -> one event per complete record."""
+
+    __slots__ = ("_flags", "joiner", "stamp")
+
+    def __init__(self, stamp: Stamp, joiner: Joiner) -> None:
+        self.stamp = stamp
+        self.joiner = joiner
+        self._flags = LineFlags()
+
+    @property
+    def pending(self) -> bool:
+        return self.joiner.pending
+
+    @property
+    def idle_deadline(self) -> float | None:
+        return self.joiner.idle_deadline
+
+    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
+        flags = self._flags
+        out: list[Line] = []
+        append = out.append
+        for raw, start, end, truncated in lines:
+            if crlf and raw[-1:] == b"\r":
+                raw = raw[:-1]
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", "replace")
+                flags.add(start, INVALID_UTF8)
+            if truncated:
+                flags.add(start, TRUNCATED)
+            append(Line(text, start, end))
+        return self._events(self.joiner.feed(out, now), ts), self.joiner.resume_offset
+
+    def flush_idle(self, now: float, ts: str) -> FeedResult:
+        return self._events(self.joiner.flush_idle(now), ts), self.joiner.resume_offset
+
+    def flush(self, ts: str) -> FeedResult:
+        return self._events(self.joiner.flush(), ts), self.joiner.resume_offset
+
+    def _events(self, records: list[Record], ts: str) -> list[Event]:
+        stamp = self.stamp
+        flags = self._flags
+        events = []
+        for rec in records:
+            tags = flags.take(rec.start, rec.end) if flags else None
+            if rec.truncated:
+                if tags is None:
+                    tags = [TRUNCATED]
+                elif TRUNCATED not in tags:
+                    tags.append(TRUNCATED)
+            events.append(stamp.event(rec.text, rec.start, ts, tags))
+        return events

@@ -1,0 +1,121 @@
+"""The checkpoint store: atomic writes, crash-case loading, pruning."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.checkpoint import VERSION, CheckpointError, CheckpointStore, Entry
+
+CASES = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
+
+
+def _entry(key: str = "1:2:ff", offset: int = 10, seen: float = 100.0) -> Entry:
+    dev, ino, fp = key.split(":")
+    return Entry(key, int(dev), int(ino), 4, fp, offset, "/x.log", 1.0, seen)
+
+
+def _case(tmp_path: Path, case: str) -> CheckpointStore:
+    d = tmp_path / "checkpoints"
+    shutil.copytree(CASES / case, d)
+    return CheckpointStore(d / "app.json", "app")
+
+
+class TestPersistence:
+    def test_write_then_load_round_trips(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "cp" / "app.json", "app")
+        store.put(_entry("1:2:aa", 10))
+        store.put(_entry("1:3:bb", 20))
+        store.flush()
+        again = CheckpointStore(tmp_path / "cp" / "app.json", "app")
+        again.load()
+        assert {k: e.offset for k, e in again.entries.items()} == {"1:2:aa": 10, "1:3:bb": 20}
+        assert [e.key for e in again.by_inode(1, 3)] == ["1:3:bb"]
+        assert again.loaded_from == "main"
+
+    def test_write_keeps_the_previous_state_as_backup_and_no_tmp(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry(offset=10))
+        store.flush()
+        store.entries["1:2:ff"].offset = 99
+        store.flush()
+        doc = orjson.loads((tmp_path / "app.json").read_bytes())
+        bak = orjson.loads((tmp_path / "app.json.bak").read_bytes())
+        assert doc["version"] == VERSION
+        assert doc["files"][0]["offset"] == 99 and bak["files"][0]["offset"] == 10
+        assert not (tmp_path / "app.json.tmp").exists()
+
+    def test_snapshot_clears_dirty(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry())
+        assert store.dirty
+        store.snapshot()
+        assert not store.dirty
+
+    def test_missing_file_starts_empty(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "none.json", "app")
+        store.load()
+        assert store.entries == {} and store.loaded_from is None
+
+
+class TestCrashCases:
+    @pytest.mark.parametrize(("case", "source"), [
+        pytest.param("tmp_leftover", "main", id="tmp-leftover"),
+        pytest.param("truncated_json", "bak", id="truncated-json"),
+        pytest.param("unknown_version", "bak", id="unknown-version"),
+        pytest.param("missing_main", "bak", id="crash-between-renames"),
+    ])
+    def test_loads_the_last_valid_state(self, tmp_path: Path, case: str, source: str) -> None:
+        store = _case(tmp_path, case)
+        store.load()
+        assert store.loaded_from == source
+        assert {e.path: e.offset for e in store.entries.values()} == {
+            "/var/log/app/orders.log": 52011, "/var/log/app/billing.log": 311}
+        assert not store.tmp_path.exists()  # a leftover tmp is never trusted
+
+    def test_garbage_without_backup_starts_empty(self, tmp_path: Path) -> None:
+        store = _case(tmp_path, "garbage_no_backup")
+        store.load()
+        assert store.entries == {} and store.loaded_from is None
+
+    def test_unknown_version_without_backup_is_refused(self, tmp_path: Path) -> None:
+        store = _case(tmp_path, "unknown_version_no_backup")
+        with pytest.raises(CheckpointError, match="version 2"):
+            store.load()
+
+    def test_a_write_after_recovery_is_valid_again(self, tmp_path: Path) -> None:
+        store = _case(tmp_path, "truncated_json")
+        store.load()
+        store.flush()
+        again = CheckpointStore(store.path, "app")
+        again.load()
+        assert again.loaded_from == "main" and len(again.entries) == 2
+
+
+class TestEntries:
+    def test_prune_drops_entries_not_seen_within_retention(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app", retention=50)
+        store.put(_entry("1:2:aa", seen=100))
+        store.put(_entry("1:3:bb", seen=10))
+        store.put(_entry("1:4:cc", seen=10))
+        assert store.prune(now=120, keep={"1:4:cc"}) == 1
+        assert set(store.entries) == {"1:2:aa", "1:4:cc"}
+        assert store.by_inode(1, 3) == []
+
+    def test_replacing_an_entry_keeps_the_inode_index_consistent(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry("1:2:aa", 1))
+        store.put(_entry("1:2:aa", 2))
+        assert [e.offset for e in store.by_inode(1, 2)] == [2]
+        store.remove("1:2:aa")
+        assert store.by_inode(1, 2) == []
+
+    def test_invalid_entry_makes_the_file_corrupt(self, tmp_path: Path) -> None:
+        p = tmp_path / "app.json"
+        p.write_bytes(orjson.dumps({"version": VERSION, "files": [{"key": "x", "offset": -1}]}))
+        store = CheckpointStore(p, "app")
+        store.load()
+        assert store.entries == {}
