@@ -341,6 +341,11 @@ class ApplicationLogFormat:
                 event["error"].setdefault("message", v)
             else:
                 event[k] = v
+        if not done & (1 << _MESSAGE) and self.overwrite_message:
+            # structlog's JSON renderer writes the message under "event" (kept as a field too).
+            text = obj.get("event")
+            if isinstance(text, str):
+                event["message"] = text
 
     @staticmethod
     def _set_error(event: Event, err: dict[str, Any]) -> None:

@@ -227,4 +227,9 @@ def _password(config: ClickHouseSinkConfig) -> str | None:
 
 @register("sink", "clickhouse", ClickHouseSinkConfig)
 def build(name: str, config: ClickHouseSinkConfig, ctx: BuildContext) -> ClickHouseSink:
+    if config.dsn.startswith("chdb:"):
+        # chDB's first import chdirs the whole process into its package folder for a
+        # moment. Do it here, on the main thread before any source runs, and not in
+        # the sink's worker thread where it would race file sources' relative globs.
+        import chdb  # noqa: F401
     return ClickHouseSink(name, config, data_dir=ctx.data_dir, metrics=ctx.metrics)

@@ -119,6 +119,14 @@ class TestJson:
     def test_line(self, line: str, expected: dict[str, Any]) -> None:
         assert parse(line) == expected
 
+    def test_structlog_event_key_is_the_message(self) -> None:
+        event = parse('{"timestamp":"2024-01-02T03:04:05Z","level":"error","event":"request failed","path":"/x"}')
+        assert event["message"] == "request failed" and event["event"] == "request failed"
+        assert event["level"] == "ERROR" and event["path"] == "/x"
+
+    def test_message_key_wins_over_event(self) -> None:
+        assert parse('{"msg":"real","event":"login"}')["message"] == "real"
+
     def test_bad_timestamp_tags_and_keeps_raw_value(self) -> None:
         event = ApplicationLogFormat()({"message": '{"timestamp":"not a date","msg":"x"}', "@timestamp": "ingest"})
         assert event == {"message": "x", "@timestamp": "ingest", "timestamp": "not a date", "tags": [DATE_FAILURE]}
