@@ -18,21 +18,24 @@ Kind = Literal["source", "transform", "sink"]
 KINDS: tuple[Kind, ...] = ("source", "transform", "sink")
 SECTION: dict[Kind, str] = {"source": "sources", "transform": "transforms", "sink": "sinks"}
 
-# Modules holding the built-in components; importing one registers it.
-BUILTIN_MODULES = (
-    "pipeline.sources.stdin",
-    "pipeline.sources.file",
-    "pipeline.sources.container",
-    "pipeline.sources.kafka",
-    "pipeline.transforms",
-    "sinks.file",
-    "sinks.console",
-    "sinks.blackhole",
-    "sinks.kafka",
-    "sinks.elasticsearch",
-    "sinks.clickhouse",
-    "sinks.webhook",
-)
+# The module of each built-in component; importing it registers the component.
+# Imported on first use, so a file-only config does not pay for the Kafka and
+# Elasticsearch clients at start-up.
+BUILTIN: dict[tuple[Kind, str], str] = {
+    ("source", "stdin"): "pipeline.sources.stdin",
+    ("source", "file"): "pipeline.sources.file",
+    ("source", "container"): "pipeline.sources.container",
+    ("source", "kafka"): "pipeline.sources.kafka",
+    ("transform", "parse"): "pipeline.transforms",
+    ("transform", "geoip"): "pipeline.transforms",
+    ("sink", "file"): "sinks.file",
+    ("sink", "console"): "sinks.console",
+    ("sink", "blackhole"): "sinks.blackhole",
+    ("sink", "kafka"): "sinks.kafka",
+    ("sink", "elasticsearch"): "sinks.elasticsearch",
+    ("sink", "clickhouse"): "sinks.clickhouse",
+    ("sink", "webhook"): "sinks.webhook",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,6 @@ class ComponentSpec:
 
 
 _SPECS: dict[tuple[Kind, str], ComponentSpec] = {}
-_loaded = False
 
 
 def register(kind: Kind, type_name: str, model: type[BaseModel]) -> Callable[[Callable[..., Any]], Any]:
@@ -58,28 +60,21 @@ def register(kind: Kind, type_name: str, model: type[BaseModel]) -> Callable[[Ca
 
 
 def load_builtins() -> None:
-    """Import every built-in component module once (modules not written yet are skipped)."""
-    global _loaded
-    if _loaded:
-        return
-    for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            # Only tolerate the module itself being absent, never a broken import inside it.
-            if exc.name != module:
-                raise
-    _loaded = True
+    """Import every built-in component module (for the schema and the reference doc)."""
+    for module in sorted(set(BUILTIN.values())):
+        importlib.import_module(module)
 
 
 def lookup(kind: Kind, type_name: str) -> ComponentSpec | None:
-    load_builtins()
-    return _SPECS.get((kind, type_name))
+    spec = _SPECS.get((kind, type_name))
+    if spec is None and (kind, type_name) in BUILTIN:
+        importlib.import_module(BUILTIN[(kind, type_name)])
+        spec = _SPECS.get((kind, type_name))
+    return spec
 
 
 def known_types(kind: Kind) -> list[str]:
-    load_builtins()
-    return sorted(t for k, t in _SPECS if k == kind)
+    return sorted({t for k, t in BUILTIN if k == kind} | {t for k, t in _SPECS if k == kind})
 
 
 def all_specs() -> list[ComponentSpec]:

@@ -42,7 +42,6 @@ import logging
 import os
 import stat
 import time
-import weakref
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -182,9 +181,6 @@ class FileState:
     @property
     def ident(self) -> tuple[int, int]:
         return (self.dev, self.ino)
-
-
-_GAUGE_SOURCES: weakref.WeakKeyDictionary[Metrics, list[FileSource]] = weakref.WeakKeyDictionary()
 
 
 class FileSource:
@@ -732,17 +728,14 @@ class FileSource:
 
     # -- metrics ---------------------------------------------------------------
     def _register_metrics(self, metrics: Metrics) -> None:
-        sources = _GAUGE_SOURCES.get(metrics)
-        if sources is None:
-            sources = _GAUGE_SOURCES[metrics] = []
-            metrics.gauge("pipeline_file_lag_bytes", "Bytes of a file not yet released (size minus checkpoint).",
-                          ["component", "path"], partial(_lag_samples, sources))
-            metrics.gauge("pipeline_checkpoint_age_seconds", "Seconds the on-disk checkpoint lags the released "
-                          "state (0 when in sync).", ["component"], partial(_age_samples, sources))
-            metrics.gauge("pipeline_open_files", "Files a file/container source holds open.", ["component"],
-                          partial(_open_samples, sources))
-        if self not in sources:
-            sources.append(self)
+        # Registered on behalf of this source; the topology drops them when it closes.
+        mine = [self]
+        metrics.gauge("pipeline_file_lag_bytes", "Bytes of a file not yet released (size minus checkpoint).",
+                      ["component", "path"], partial(_lag_samples, mine), owner=self)
+        metrics.gauge("pipeline_checkpoint_age_seconds", "Seconds the on-disk checkpoint lags the released "
+                      "state (0 when in sync).", ["component"], partial(_age_samples, mine), owner=self)
+        metrics.gauge("pipeline_open_files", "Files a file/container source holds open.", ["component"],
+                      partial(_open_samples, mine), owner=self)
 
     def lag_by_path(self) -> dict[str, int]:
         lags: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,11 @@ from pipeline.schema import render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+GEOIP = ROOT / "tests" / "data" / "geoip"
+# The agent and processor configs point at /usr/share/GeoIP by default (the DaemonSet mounts it);
+# here the test databases stand in, through the same variables an operator would set.
+ENV = {**os.environ, "GEOIP_CITY_DB": str(GEOIP / "GeoLite2-City-Test.mmdb"),
+       "GEOIP_ASN_DB": str(GEOIP / "GeoLite2-ASN-Test.mmdb")}
 
 
 class TestShippedConfigs:
@@ -21,7 +27,7 @@ class TestShippedConfigs:
     @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
     def test_validates(self, path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "pipeline", "validate", "--config", str(path)],
-                              capture_output=True, text=True, cwd=ROOT)
+                              capture_output=True, text=True, cwd=ROOT, env=ENV)
         assert proc.returncode == 0, proc.stderr
 
 
