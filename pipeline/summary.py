@@ -19,7 +19,8 @@ def render_summary(metrics: Metrics, elapsed: float) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        cols = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in cols)
 
     out = [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
     src_out = sum(s.events_out for s in metrics.stats.values() if s.kind == "source")

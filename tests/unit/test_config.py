@@ -77,7 +77,8 @@ class TestLoadConfig:
             sinks:
               out: {type: blackhole, inputs: [in]}
         """)
-        with pytest.raises(ConfigError, match=r"sources.in.type: unknown source type 'carrier_pigeon' \(known: .*stdin"):
+        expected = r"sources.in.type: unknown source type 'carrier_pigeon' \(known: .*stdin"
+        with pytest.raises(ConfigError, match=expected):
             load_config(path)
 
     def test_graph_errors(self, write_config) -> None:

@@ -248,7 +248,7 @@ class TestEncoding:
 
     def test_odd_field_types_are_stringified_not_fatal(self) -> None:
         out = self.encoder().encode([event(1, host=["a", "b"], log_type=7, event_id=42)])
-        ((key, [(_, _, headers)]),) = out.groups["7-logs"].items()
+        ((_key, [(_, _, headers)]),) = out.groups["7-logs"].items()
         assert dict(headers) == {"log_type": b"7", "host": b"['a', 'b']", "event_id": b"42"}
 
     def test_encoding_does_not_mutate_events(self) -> None:
