@@ -10,7 +10,8 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from pipeline import __version__
 from pipeline.config import load_config
@@ -115,6 +116,7 @@ def _run(path: str, once: bool) -> int:
     # (+50% file -> blackhole throughput in bench/bench_file_source.py).
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    runner: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop
 

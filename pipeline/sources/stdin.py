@@ -7,9 +7,11 @@ Standard input cannot be replayed, so at-least-once ends at this process
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import time
-from typing import BinaryIO, Literal
+import typing
+from typing import Literal
 
 from pydantic import Field
 
@@ -36,13 +38,13 @@ class StdinSourceConfig(SourceConfig):
 class StdinSource:
     can_acknowledge = False
 
-    def __init__(self, name: str, config: StdinSourceConfig, stream: BinaryIO | None = None) -> None:
+    def __init__(self, name: str, config: StdinSourceConfig, stream: io.BufferedReader | None = None) -> None:
         self.name = name
         self.config = config
         self._stream = stream
 
     async def run(self, ctx: SourceContext) -> None:
-        stream = self._stream or sys.stdin.buffer
+        stream = self._stream or typing.cast(io.BufferedReader, sys.stdin.buffer)
         cfg = self.config
         loop = asyncio.get_running_loop()
         splitter = LineSplitter(cfg.max_line_bytes)
