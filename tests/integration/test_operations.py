@@ -7,47 +7,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import free_port, http_get, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services"
 GEOIP = ROOT / "tests" / "data" / "geoip"
 ACCESS = '89.160.20.112 - - [10/Oct/2024:13:55:36 +0000] "GET /x HTTP/1.1" {status} 12 "-" "curl/8"\n'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -94,7 +66,7 @@ class TestMetricsExposition:
         (logs / "containers" / pod).write_text(
             "".join(f'2024-10-10T13:55:36.{i:09d}Z stdout F {ACCESS.format(status=200).strip()}\n'
                     for i in range(20)))
-        port = _free_port()
+        port = free_port()
         topic = f"{unique_name}-access"
         run_daemon(f"""
 data_dir: {tmp_path}/data
@@ -125,7 +97,7 @@ sinks:
         base = f"http://127.0.0.1:{port}"
 
         def moved() -> str | None:
-            code, body = _get(base + "/metrics")
+            code, body = http_get(base + "/metrics")
             if code != 200:
                 return None
             text = body.decode()
@@ -136,7 +108,7 @@ sinks:
                 return None
             return text if done else None
 
-        text = _wait(moved, 120, "events through every sink")
+        text = wait_until(moved, 120, "events through every sink")
         check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
         assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
         assert _metric(text, "pipeline_events_out_total", component="files") == 100
@@ -152,7 +124,7 @@ class TestReadiness:
     def test_ready_is_503_while_elasticsearch_is_down(
         self, tmp_path: Path, run_daemon: Any, es_url: str, unique_name: str, es_index: Any,
     ) -> None:
-        port = _free_port()
+        port = free_port()
         (tmp_path / "in.log").write_text("hello\n")
         run_daemon(f"""
 data_dir: {tmp_path}/data
@@ -164,13 +136,13 @@ sinks:
        template: {{name: "{unique_name}", index_patterns: ["{unique_name}-*"]}}}}
 """)
         base = f"http://127.0.0.1:{port}"
-        _wait(lambda: _get(base + "/ready")[0] == 200, 60, "/ready 200 with Elasticsearch up")
+        wait_until(lambda: http_get(base + "/ready")[0] == 200, 60, what="/ready 200 with Elasticsearch up")
         try:
             subprocess.run([str(SERVICES), "down", "elasticsearch"], check=True, capture_output=True, timeout=120)
-            _, body = _wait(lambda: (r := _get(base + "/ready"))[0] == 503 and r, 30, "/ready 503")
+            _, body = wait_until(lambda: (r := http_get(base + "/ready"))[0] == 503 and r, 30, "/ready 503")
             assert "es" in json.loads(body)["reasons"]
-            assert _get(base + "/health")[0] == 200  # alive, just not ready
+            assert http_get(base + "/health")[0] == 200  # alive, just not ready
         finally:
             subprocess.run([str(SERVICES), "up", "elasticsearch"], check=True, capture_output=True, timeout=570,
                            env={**os.environ})
-        _wait(lambda: _get(base + "/ready")[0] == 200, 60, "/ready 200 after Elasticsearch is back")
+        wait_until(lambda: http_get(base + "/ready")[0] == 200, 60, "/ready 200 after Elasticsearch is back")

@@ -8,42 +8,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import free_port, http_get, port_open, wait_until
+
 pytestmark = pytest.mark.reliability
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def _wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -98,37 +73,32 @@ class TestApi:
         (tmp_path / "in").mkdir()
         (tmp_path / "in" / "a.log").write_text("".join(f"2024-01-02 03:04:05,000 ERROR app - line {i}\n"
                                                         for i in range(100)))
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "c.yaml"
         config.write_text(_config(tmp_path, port))
         proc = daemon(config)
         base = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _get(base + "/ready")[0] == 200 if _port_open(port) else False, what="/ready 200")
-        assert _get(base + "/health") == (200, b'{"status": "ok"}')
-        _wait_for(lambda: len(_lines(tmp_path / "out" / "first.jsonl")) == 100, what="100 events")
-        code, body = _get(base + "/metrics")
+        wait_until(lambda: http_get(base + "/ready")[0] == 200 if port_open(port) else False, what="/ready 200")
+        assert http_get(base + "/health") == (200, b'{"status": "ok"}')
+        wait_until(lambda: len(_lines(tmp_path / "out" / "first.jsonl")) == 100, what="100 events")
+        code, body = http_get(base + "/metrics")
         text = body.decode()
         assert code == 200
         assert 'pipeline_events_out_total{component="logs",kind="source",type="file"} 100.0' in text
         assert 'pipeline_events_out_total{component="first",kind="sink",type="file"} 100.0' in text
         assert "pipeline_sink_send_seconds_bucket" in text and "pipeline_queue_depth" in text
-        status = json.loads(_get(base + "/status")[1])
+        status = json.loads(http_get(base + "/status")[1])
         names = {c["name"]: c for c in status["components"]}
         assert names["first"]["events_in"] == 100 and names["first"]["last_error"] is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class TestReload:
     def test_sighup_adds_a_sink_without_loss_or_duplicates(self, tmp_path: Path, daemon: Any) -> None:
         (tmp_path / "in").mkdir()
         log = tmp_path / "in" / "a.log"
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "c.yaml"
         config.write_text(_config(tmp_path, port))
         proc = daemon(config)
@@ -136,16 +106,16 @@ class TestReload:
         with open(log, "a") as fh:
             for i in range(2000):
                 fh.write(f"line {i}\n")
-        _wait_for(lambda: len(_lines(first)) == 2000, what="first 2000 events")
+        wait_until(lambda: len(_lines(first)) == 2000, what="first 2000 events")
         config.write_text(_config(tmp_path, port, extra_sink=(
             f'  second: {{type: file, inputs: [parsed], path: "{tmp_path}/out/second.jsonl"}}')))
         proc.send_signal(signal.SIGHUP)
-        _wait_for(lambda: json.loads(_get(f"http://127.0.0.1:{port}/status")[1])["reloads"] == 1
-                  if _port_open(port) else False, what="reload")
+        wait_until(lambda: json.loads(http_get(f"http://127.0.0.1:{port}/status")[1])["reloads"] == 1
+                  if port_open(port) else False, what="reload")
         with open(log, "a") as fh:
             for i in range(2000, 4000):
                 fh.write(f"line {i}\n")
-        _wait_for(lambda: len(_lines(first)) >= 4000 and len(_lines(tmp_path / "out" / "second.jsonl")) >= 2000,
+        wait_until(lambda: len(_lines(first)) >= 4000 and len(_lines(tmp_path / "out" / "second.jsonl")) >= 2000,
                   what="events after reload")
         time.sleep(0.5)
         numbers = [int(e["message"].split()[1]) for e in _lines(first)]
@@ -158,20 +128,20 @@ class TestReload:
     def test_sighup_with_invalid_config_keeps_running(self, tmp_path: Path, daemon: Any) -> None:
         (tmp_path / "in").mkdir()
         log = tmp_path / "in" / "a.log"
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "c.yaml"
         config.write_text(_config(tmp_path, port))
         proc = daemon(config)
-        _wait_for(lambda: _port_open(port), what="api")
+        wait_until(lambda: port_open(port), what="api")
         config.write_text(_config(tmp_path, port, extra_sink="  broken: {type: file, inputs: [nowhere]}"))
         proc.send_signal(signal.SIGHUP)
-        _wait_for(lambda: b"reload rejected" in (tmp_path / "daemon.log").read_bytes(), what="reload rejected log")
+        wait_until(lambda: b"reload rejected" in (tmp_path / "daemon.log").read_bytes(), what="reload rejected log")
         logged = (tmp_path / "daemon.log").read_text()
         assert "sinks.broken.inputs[0]: unknown input 'nowhere'" in logged
         log.write_text("still here\n")
-        _wait_for(lambda: [e["message"] for e in _lines(tmp_path / "out" / "first.jsonl")] == ["still here"],
+        wait_until(lambda: [e["message"] for e in _lines(tmp_path / "out" / "first.jsonl")] == ["still here"],
                   what="old topology still delivering")
-        assert json.loads(_get(f"http://127.0.0.1:{port}/status")[1])["reloads"] == 0
+        assert json.loads(http_get(f"http://127.0.0.1:{port}/status")[1])["reloads"] == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
 
@@ -180,20 +150,20 @@ class TestSecrets:
     def test_secret_never_in_logs_status_or_errors(self, tmp_path: Path, daemon: Any) -> None:
         secret = "hunter2-s3cr3t-value"
         (tmp_path / "in").mkdir()
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "c.yaml"
         # An Elasticsearch sink that cannot connect: its errors are logged and shown in /status.
         config.write_text(_config(tmp_path, port, extra_sink=(
             "  es:\n    type: elasticsearch\n    inputs: [parsed]\n    hosts: ['http://127.0.0.1:1']\n"
             "    username: elastic\n    password: ${ES_PASSWORD}\n")))
         proc = daemon(config, env={"ES_PASSWORD": secret})
-        _wait_for(lambda: _port_open(port), what="api")
+        wait_until(lambda: port_open(port), what="api")
         (tmp_path / "in" / "a.log").write_text("boom\n")
         time.sleep(3)
-        ready = _get(f"http://127.0.0.1:{port}/ready")
+        ready = http_get(f"http://127.0.0.1:{port}/ready")
         assert ready[0] == 503
-        status = _get(f"http://127.0.0.1:{port}/status")[1]
-        metrics = _get(f"http://127.0.0.1:{port}/metrics")[1]
+        status = http_get(f"http://127.0.0.1:{port}/status")[1]
+        metrics = http_get(f"http://127.0.0.1:{port}/metrics")[1]
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         logged = (tmp_path / "daemon.log").read_bytes()

@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import _parser
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -254,10 +254,10 @@ class TestHealthcheck:
         assert self._run(command, f"{url}/health") != 0
 
     def test_unhealthy_when_nothing_listens(self, command: list[str]) -> None:
-        assert self._run(command, f"http://127.0.0.1:{_free_port()}/health") != 0
+        assert self._run(command, f"http://127.0.0.1:{free_port()}/health") != 0
 
     def test_healthy_against_a_running_daemon(self, command: list[str], tmp_path: Path) -> None:
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "pipeline.yaml"
         config.write_text(
             f"data_dir: {tmp_path / 'data'}\n"
@@ -280,13 +280,6 @@ class TestHealthcheck:
             daemon.terminate()
             _, stderr = daemon.communicate(timeout=30)  # closes stdin, ending the stdin source
         assert daemon.returncode == 0, stderr.decode()[-2000:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the build context ----------------------------------------------------------------
