@@ -78,5 +78,6 @@ def known_types(kind: Kind) -> list[str]:
 
 
 def all_specs() -> list[ComponentSpec]:
+    """The built-in components (not ones a test or plugin registered on the side)."""
     load_builtins()
-    return [spec for _, spec in sorted(_SPECS.items())]
+    return [spec for key, spec in sorted(_SPECS.items()) if key in BUILTIN]
