@@ -89,14 +89,15 @@ def _rows(model: type[BaseModel], prefix: str = "", seen: tuple[type[BaseModel],
         desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
         if info.examples:
             desc += f" Example: `{json.dumps(info.examples[0], default=str)}`."
-        rows.append(f"| `{prefix}{name}` | {_type_name(info)} | {_default(info)} | {desc} |")
+        key = info.alias or name  # what users write (`in`, not the Python name `in_`)
+        rows.append(f"| `{prefix}{key}` | {_type_name(info)} | {_default(info)} | {desc} |")
         ann = info.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            nested.append((f"{prefix}{name}.", ann))
+            nested.append((f"{prefix}{info.alias or name}.", ann))
         else:
             for arg in getattr(ann, "__args__", ()) or ():
                 if isinstance(arg, type) and issubclass(arg, BaseModel):
-                    nested.append((f"{prefix}{name}.", arg))
+                    nested.append((f"{prefix}{info.alias or name}.", arg))
     for sub_prefix, sub in nested:
         if sub not in seen:  # recursive models (alert conditions) are listed once
             rows.extend(_rows(sub, sub_prefix, seen))
