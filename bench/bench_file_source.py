@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import parse_config  # noqa: E402
 from pipeline.daemon import Daemon  # noqa: E402
+from pipeline.gctune import GEN0_THRESHOLD, tune_gc  # noqa: E402
 
 AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
@@ -129,14 +130,11 @@ def main() -> int:
     ap.add_argument("--multiline", action="store_true",
                     help="application log lines with tracebacks, joined by an iso8601_start joiner")
     ap.add_argument("--keep", action="store_true", help="keep the generated logs")
-    ap.add_argument("--gc-threshold", type=int, default=0,
-                    help="gc.set_threshold(N, 20, 100) + gc.freeze() before the run (default: Python's 700)")
+    ap.add_argument("--gc-threshold", type=int, default=GEN0_THRESHOLD,
+                    help="generation-0 GC threshold, as `pipeline run` sets it (0: Python's default 700)")
     args = ap.parse_args()
     if args.gc_threshold:
-        import gc
-
-        gc.freeze()
-        gc.set_threshold(args.gc_threshold, 20, 100)
+        tune_gc(args.gc_threshold)
 
     with __import__("contextlib").suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

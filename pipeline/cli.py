@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
+from pipeline.gctune import tune_gc
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -110,12 +110,7 @@ def _build_check(config: object) -> None:
 
 def _run(path: str, once: bool) -> int:
     config = load_config(path)
-    # Every event is a fresh dict, so the default GC (a gen-0 pass per 700
-    # allocations) spends a third of the time scanning live batches. Events are
-    # acyclic: freeze what start-up allocated and collect far less often
-    # (+50% file -> blackhole throughput in bench/bench_file_source.py).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_gc()
     runner: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop
