@@ -23,8 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+GEOIP = ROOT / "tests" / "data" / "geoip"
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import parse_config  # noqa: E402
@@ -47,8 +49,11 @@ def generate(path: Path, lines: int, seed: int = 7) -> int:
         buf = []
         for i in range(lines):
             ip = f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            day, hour, minute = (i // 86400) % 28 + 1, (i // 3600) % 24, (i // 60) % 60
-            ts = f"{day:02d}/{months[i % 12]}/2024:{hour:02d}:{minute:02d}:{i % 60:02d} +0000"
+            # Time moves forward one second every 100 lines: a server at 100 requests/s, so
+            # consecutive lines share their minute as in a real log (not a new date per line).
+            t = i // 100
+            day, hour, minute = (t // 86400) % 28 + 1, (t // 3600) % 24, (t // 60) % 60
+            ts = f"{day:02d}/{months[(t // (86400 * 28)) % 12]}/2024:{hour:02d}:{minute:02d}:{t % 60:02d} +0000"
             status = rng.choice((200, 200, 200, 201, 301, 304, 404, 500))
             line = (f'{ip} - - [{ts}] "GET {rng.choice(PATHS)} HTTP/1.1" {status} {rng.randrange(100, 50000)} '
                     f'"https://example.com/" "{rng.choice(AGENTS)}"\n')
@@ -104,15 +109,30 @@ def machine() -> str:
             f"({platform.python_implementation()}); {platform.system()} {platform.release()}")
 
 
-async def run_once(log_dir: Path, data_dir: Path, multiline: bool) -> tuple[Daemon, float, float]:
-    source: dict[str, object] = {"type": "file", "include": [f"{log_dir}/*.log"], "watch": False}
+async def run_once(log_dir: Path, data_dir: Path, multiline: bool, parse: bool = False, geoip: bool = False,
+                   sink: str = "blackhole") -> tuple[Daemon, float, float]:
+    source: dict[str, object] = {"type": "file", "include": [f"{log_dir}/*.log"], "watch": False,
+                                 "log_type": "application" if multiline else "access"}
     if multiline:
         source["multiline"] = {"preset": "iso8601_start"}
+    transforms: dict[str, object] = {}
+    last = "bench"
+    if parse:
+        transforms["parsed"] = {"type": "parse", "inputs": [last]}
+        last = "parsed"
+    if geoip:
+        transforms["geo"] = {"type": "geoip", "inputs": [last], "database": str(GEOIP / "GeoLite2-City-Test.mmdb"),
+                             "asn_database": str(GEOIP / "GeoLite2-ASN-Test.mmdb")}
+        last = "geo"
+    out: dict[str, object] = {"type": sink, "inputs": [last]}
+    if sink == "file":
+        out.update(path=str(data_dir / "out.jsonl"), fsync=False)
     raw = {
         "data_dir": str(data_dir),
         "api": {"enabled": False},
         "sources": {"bench": source},
-        "sinks": {"null": {"type": "blackhole", "inputs": ["bench"]}},
+        "transforms": transforms,
+        "sinks": {"null": out},
     }
     config = parse_config(raw, "<bench>", {})
     daemon = Daemon(config, once=True)
@@ -130,6 +150,10 @@ def main() -> int:
     ap.add_argument("--multiline", action="store_true",
                     help="application log lines with tracebacks, joined by an iso8601_start joiner")
     ap.add_argument("--keep", action="store_true", help="keep the generated logs")
+    ap.add_argument("--parse", action="store_true", help="add the parse transform (built-in formats)")
+    ap.add_argument("--geoip", action="store_true", help="add the geoip transform (MaxMind test databases)")
+    ap.add_argument("--sink", choices=["blackhole", "file"], default="blackhole",
+                    help="file: JSON lines written (no fsync), as a log shipper's local output")
     ap.add_argument("--gc-threshold", type=int, default=GEN0_THRESHOLD,
                     help="generation-0 GC threshold, as `pipeline run` sets it (0: Python's default 700)")
     args = ap.parse_args()
@@ -160,12 +184,14 @@ def main() -> int:
     data_dir = base / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
 
+    runner: Any
     try:
         import uvloop
 
-        daemon, elapsed, cpu = uvloop.run(run_once(log_dir, data_dir, args.multiline))
+        runner = uvloop.run
     except ImportError:  # pragma: no cover
-        daemon, elapsed, cpu = asyncio.run(run_once(log_dir, data_dir, args.multiline))
+        runner = asyncio.run
+    daemon, elapsed, cpu = runner(run_once(log_dir, data_dir, args.multiline, args.parse, args.geoip, args.sink))
     events = daemon.metrics.stats["bench"].events_out
     delivered = daemon.metrics.stats["null"].events_out
     lines = per_file * args.files
@@ -173,7 +199,8 @@ def main() -> int:
     print(f"input: {args.files} file(s), {lines:,} lines, {total_bytes / 2**20:.1f} MiB"
           f"{' (app log, multiline iso8601_start)' if args.multiline else ' (nginx combined)'}"
           f"{f'; gc threshold {args.gc_threshold}' if args.gc_threshold else ''}")
-    print(f"file -> blackhole: {lines:,} lines -> {events:,} events ({delivered:,} delivered) in {elapsed:.2f}s: "
+    stages = " -> ".join(["file", *(["parse"] if args.parse else []), *(["geoip"] if args.geoip else []), args.sink])
+    print(f"{stages}: {lines:,} lines -> {events:,} events ({delivered:,} delivered) in {elapsed:.2f}s: "
           f"{lines / elapsed:,.0f} lines/s, {total_bytes / 2**20 / elapsed:,.1f} MiB/s (one core, wall clock)")
     print(f"CPU time {cpu:.2f}s: {lines / cpu:,.0f} lines/s, {total_bytes / 2**20 / cpu:,.1f} MiB/s per CPU-second "
           f"(the wall-clock figure drops when other processes share the core)")

@@ -120,7 +120,7 @@ class DateParser:
         "_clock",
         "_fallback",
         "_formats",
-        "_seconds",
+        "_minutes",
         "_tz",
         "_tz_is_utc",
         "default_timezone",
@@ -148,7 +148,7 @@ class DateParser:
         self._fallback = builtin_fallback
         self._clock = clock
         self._cache: dict[object, str | None] = {}
-        self._seconds: dict[tuple[int, int, int, int, int, int, int | None], str] = {}
+        self._minutes: dict[tuple[int, int, int, int, int, int | None], str] = {}
         self._cache_size = cache_size
 
     # -- public ------------------------------------------------------------------------------
@@ -187,28 +187,35 @@ class DateParser:
     def _finish(self, y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, offset_min: int | None) -> str | None:
         """Components in ``offset_min`` (or the default zone when None) -> UTC string.
 
-        The UTC string up to the second is cached per (components, offset): lines with
-        sub-second stamps (Apache error logs, application logs) mostly share seconds.
+        The UTC string up to the minute is cached per (components, offset): consecutive
+        lines share their minute even when every line has its own second, so the
+        datetime arithmetic runs about once a minute of log instead of once a line.
         """
         if s == 60:  # leap second: clamp, as most tools do
             s, us = 59, 999_999
-        key = (y, mo, d, h, mi, s, offset_min)
-        seconds = self._seconds.get(key)
-        if seconds is None:
+        elif not 0 <= s <= 59:
+            return None
+        key = (y, mo, d, h, mi, offset_min)
+        minute = self._minutes.get(key)
+        if minute is None:
             try:
                 if offset_min is not None:
-                    dt = datetime(y, mo, d, h, mi, s) - timedelta(minutes=offset_min)
+                    dt = datetime(y, mo, d, h, mi) - timedelta(minutes=offset_min)
                 elif self._tz_is_utc:
-                    dt = datetime(y, mo, d, h, mi, s)
+                    dt = datetime(y, mo, d, h, mi)
                 else:
-                    dt = datetime(y, mo, d, h, mi, s, tzinfo=self._tz)
+                    dt = datetime(y, mo, d, h, mi, tzinfo=self._tz)
             except (ValueError, OverflowError):
                 return None
-            seconds = format_utc(dt)[:19]
-            if len(self._seconds) >= self._cache_size:
-                self._seconds.clear()
-            self._seconds[key] = seconds
-        return f"{seconds}.{us // 1000:03d}Z"
+            text = format_utc(dt)
+            if text[17:19] != "00":
+                # A zone offset with seconds (historical local mean time): no minute sharing.
+                return format_utc(dt + timedelta(seconds=s))[:19] + f".{us // 1000:03d}Z"
+            minute = text[:17]
+            if len(self._minutes) >= self._cache_size:
+                self._minutes.clear()
+            self._minutes[key] = minute
+        return f"{minute}{s:02d}.{us // 1000:03d}Z"
 
     def _aware(self, dt: datetime) -> str | None:
         try:
