@@ -128,3 +128,18 @@ class TestValidateCommand:
         assert f"{path}: sources.in.colour: unknown key" in proc.stderr
         assert f"{path}: sinks.out.max_open_files:" in proc.stderr
         assert f"{path}: sinks.out.inputs[1]: unknown input 'nowhere'" in proc.stderr
+
+
+class TestLazyComponents:
+    def test_a_file_only_config_does_not_import_the_kafka_or_es_clients(self, write_config) -> None:
+        path = write_config("""
+            sources:
+              in: {type: stdin}
+            sinks:
+              out: {type: file, inputs: [in], path: out.jsonl}
+        """)
+        code = ("import sys; from pipeline.config import load_config; load_config(sys.argv[1]); "
+                "print(sorted(m for m in ('aiokafka', 'elasticsearch', 'clickhouse_connect') if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "[]"

@@ -159,3 +159,27 @@ def test_format_utc_naive_and_aware() -> None:
 
 def test_utc_now_uses_clock() -> None:
     assert utc_now(clock) == "2024-01-05T12:00:00.000Z"
+
+
+class TestMinuteCache:
+    """The UTC minute is computed once and shared by the lines of that minute."""
+
+    def test_seconds_of_one_minute_each_get_their_own_second(self) -> None:
+        p = DateParser()
+        got = [p.parse(f"10/Oct/2000:13:55:{s:02d} -0700") for s in (0, 1, 59)]
+        assert got == ["2000-10-10T20:55:00.000Z", "2000-10-10T20:55:01.000Z", "2000-10-10T20:55:59.000Z"]
+
+    def test_offset_is_part_of_the_key(self) -> None:
+        p = DateParser()
+        assert p.parse("10/Oct/2000:13:55:36 -0700") == "2000-10-10T20:55:36.000Z"
+        assert p.parse("10/Oct/2000:13:55:36 +0200") == "2000-10-10T11:55:36.000Z"
+
+    def test_zone_with_seconds_in_its_offset(self) -> None:
+        # Amsterdam kept local mean time (+00:19:32) until 1937: the minute cannot be shared.
+        p = DateParser(default_timezone="Europe/Amsterdam")
+        assert p.parse("1930-06-01 12:00:10") == "1930-06-01T10:40:38.000Z"
+
+    def test_leap_second_clamped_and_bad_second_rejected(self) -> None:
+        p = DateParser()
+        assert p.parse("2016-12-31T23:59:60Z") == "2016-12-31T23:59:59.999Z"
+        assert p.parse("10/Oct/2000:13:55:61 -0700") is None
