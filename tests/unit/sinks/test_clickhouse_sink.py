@@ -17,15 +17,13 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from prometheus_client import generate_latest
 
-from pipeline.acks import Receipt, Status
-from pipeline.dlq import DeadLetterQueue
+from pipeline.acks import Status
 from pipeline.errors import TransientError
-from pipeline.event import Batch
 from pipeline.metrics import Metrics
-from pipeline.queues import BatchQueue
-from sinks.base import Outcome, SinkDriver
+from sinks.base import Outcome
 from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
 from sinks.clickhouse.config import Target
+from tests.unit.sinks.driver_harness import DriverHarness
 
 InsertHook = Callable[[str, dict[str, Sequence[Any]]], BaseException | None]
 
@@ -93,39 +91,12 @@ def event(i: int, log_type: str | None = "access", **extra: Any) -> dict[str, An
             "message": f"m{i}", "status": 200, "client_ip": "10.0.0.1", **extra}
 
 
-class Harness:
+class Harness(DriverHarness):
     def __init__(self, tmp_path: Path, client: FakeClient, **overrides: Any) -> None:
-        self.metrics = Metrics()
-        self.sink = make_sink(client, tmp_path, self.metrics, **overrides)
-        self.config = self.sink.config
-        self.stats = self.metrics.component("ch", "sink", "clickhouse")
-        self.dlq = DeadLetterQueue(tmp_path / "dlq")
-        self.queue = BatchQueue("ch", 8)
-        self.driver = SinkDriver(self.sink, self.config, self.queue, self.stats, self.metrics, self.dlq)
-        self.released: list[Status] = []
-        self.task: asyncio.Task[None] | None = None
+        metrics = Metrics()
+        super().__init__(tmp_path, make_sink(client, tmp_path, metrics, **overrides), metrics,
+                         metrics.component("ch", "sink", "clickhouse"))
 
-    async def __aenter__(self) -> Harness:
-        await self.sink.start()
-        self.task = asyncio.create_task(self.driver.run())
-        return self
-
-    async def put(self, events: list[dict[str, Any]]) -> Receipt:
-        receipt = Receipt(self.released.append)
-        await self.queue.put(Batch(events, receipt))
-        return receipt
-
-    async def finish(self) -> None:
-        await self.queue.close()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 10)
-        await self.sink.aclose()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-        await self.sink.aclose()
 
     def rows_metric(self) -> dict[tuple[str, str], float]:
         out = {}

@@ -21,15 +21,12 @@ from elasticsearch import AsyncElasticsearch
 from prometheus_client import generate_latest
 from pydantic import ValidationError
 
-from pipeline.acks import Receipt, Status
-from pipeline.dlq import DeadLetterQueue
+from pipeline.acks import Status
 from pipeline.errors import ConfigError, TransientError
-from pipeline.event import Batch
 from pipeline.metrics import Metrics
-from pipeline.queues import BatchQueue
-from sinks.base import SinkDriver
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
 from sinks.elasticsearch.template import template_body
+from tests.unit.sinks.driver_harness import DriverHarness
 
 Request = tuple[str, str, bytes | None]
 Reply = tuple[int, Any] | BaseException
@@ -95,42 +92,16 @@ def make_config(**overrides: Any) -> ElasticsearchSinkConfig:
     return ElasticsearchSinkConfig.model_validate(raw)
 
 
-class Harness:
+class Harness(DriverHarness):
     """The sink under the real driver: feed batches, collect what was released and dead-lettered."""
 
     def __init__(self, tmp_path: Path, script: Script, **overrides: Any) -> None:
-        self.config = make_config(**overrides)
-        self.metrics = Metrics()
-        self.stats = self.metrics.component("es", "sink", "elasticsearch")
-        self.sink = ElasticsearchSink("es", self.config, metrics=self.metrics, stats=self.stats,
-                                      client_factory=scripted_client(script))
-        self.dlq = DeadLetterQueue(tmp_path / "dlq")
-        self.queue = BatchQueue("es", 8)
-        self.driver = SinkDriver(self.sink, self.config, self.queue, self.stats, self.metrics, self.dlq)
-        self.released: list[Status] = []
-        self.task: asyncio.Task[None] | None = None
+        metrics = Metrics()
+        stats = metrics.component("es", "sink", "elasticsearch")
+        sink = ElasticsearchSink("es", make_config(**overrides), metrics=metrics, stats=stats,
+                                 client_factory=scripted_client(script))
+        super().__init__(tmp_path, sink, metrics, stats)
 
-    async def __aenter__(self) -> Harness:
-        await self.sink.start()
-        self.task = asyncio.create_task(self.driver.run())
-        return self
-
-    async def put(self, events: list[dict[str, Any]]) -> Receipt:
-        receipt = Receipt(self.released.append)
-        await self.queue.put(Batch(events, receipt))
-        return receipt
-
-    async def finish(self) -> None:
-        await self.queue.close()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 10)
-        await self.sink.aclose()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-        await self.sink.aclose()
 
     def metric_lines(self, name: str) -> list[str]:
         return [line for line in generate_latest(self.metrics.registry).decode().splitlines()
