@@ -47,9 +47,42 @@ class TextFormatter(logging.Formatter):
 def setup_logging(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(LibraryRateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Client libraries are chatty at INFO about every reconnect.
     for noisy in ("aiokafka", "kafka", "elastic_transport", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class LibraryRateLimit(logging.Filter):
+    """At most one record per (library logger, message template) every `interval` seconds.
+
+    Client libraries log every failed reconnect (aiokafka several times a second
+    while a broker is down); our own components already log each retry with its
+    backoff. Records from `pipeline.*` loggers always pass. A record that passes
+    after a quiet spell says how many similar ones were suppressed.
+    """
+
+    def __init__(self, interval: float = 10.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("pipeline"):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        seen = self._last.get(key)
+        if seen is not None and now - seen[0] < self.interval:
+            self._last[key] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.suppressed = seen[1]
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        return True
