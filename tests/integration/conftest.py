@@ -160,6 +160,15 @@ async def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 
 @pytest.fixture
+def created_topics(kafka_bootstrap: str) -> Iterator[list[str]]:
+    """Topics a test's sink creates itself; deleted afterwards."""
+    names: list[str] = []
+    yield names
+    if names:
+        run_coroutine(lambda: _delete_topics(kafka_bootstrap, names))
+
+
+@pytest.fixture
 def kafka_topic(kafka_bootstrap: str, unique_name: str) -> Iterator[TopicFactory]:
     """Factory: `kafka_topic()` / `kafka_topic("dlq", partitions=3)` creates a topic named
     `<unique_name>` / `<unique_name>-dlq` (auto-creation is off on the broker), waits until

@@ -15,7 +15,6 @@ import os
 import struct
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +29,7 @@ from pipeline.event import Batch
 from pipeline.registry import register
 from sinks.kafka import KafkaSink, KafkaSinkConfig
 
-from .conftest import TopicFactory, _delete_topics, run_coroutine
+from .conftest import TopicFactory
 
 LOG_TYPES = ("application", "access", "error")
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -139,15 +138,6 @@ def dump_log_segments_codecs(topics: list[str]) -> Counter[str]:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return Counter(part.split()[0] for part in proc.stdout.split("compresscodec:")[1:])
-
-
-@pytest.fixture
-def created_topics(kafka_bootstrap: str) -> Iterator[list[str]]:
-    """Topics a test's sink creates itself; deleted afterwards."""
-    names: list[str] = []
-    yield names
-    if names:
-        run_coroutine(lambda: _delete_topics(kafka_bootstrap, names))
 
 
 @pytest.fixture(autouse=True)
