@@ -52,6 +52,8 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import regex
 
+from parsers.types import INVALID_UTF8, TRUNCATED
+
 __all__ = [
     "PRESETS",
     "TAG_INVALID_UTF8",
@@ -68,8 +70,9 @@ __all__ = [
     "utf8_len",
 ]
 
-TAG_TRUNCATED = "_truncated"
-TAG_INVALID_UTF8 = "_invalid_utf8"
+# The shared tag names, under the names this module has always exported.
+TAG_TRUNCATED = TRUNCATED
+TAG_INVALID_UTF8 = INVALID_UTF8
 
 DEFAULT_MAX_LINES = 500
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024

@@ -85,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" \
                 else tools.parse(args.log_type)
         if args.command == "query":
-            from pipeline import tools
+            from pipeline.tools_query import query
 
-            return tools.query(args.config, args.sql, args.sink)
+            return query(args.config, args.sql, args.sink)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -34,14 +34,6 @@ class Batch:
     receipt: Receipt
 
 
-def add_tag(event: Event, tag: str) -> None:
-    """Append `tag` to the event's tags once."""
-    tags = event.get(TAGS)
-    if tags is None:
-        event[TAGS] = [tag]
-    elif tag not in tags:
-        tags.append(tag)
-
 
 def rfc3339_ms(epoch: float | None = None) -> str:
     """UTC RFC 3339 with milliseconds, e.g. 2024-01-02T03:04:05.678Z."""

@@ -36,10 +36,3 @@ def parse(log_type: str) -> int:
         out.write(orjson.dumps(event, default=str) + b"\n")
     out.flush()
     return 0
-
-
-def query(config_path: str, sql: str, sink: str | None) -> int:
-    """Run SQL against the config's ClickHouse sink (see pipeline/tools_query.py)."""
-    from pipeline.tools_query import query as run_query
-
-    return run_query(config_path, sql, sink)

@@ -32,6 +32,7 @@ from parsers.formats.docker import (
     to_utc_millis,
 )
 from parsers.multiline import LineLike
+from parsers.types import TRUNCATED
 
 __all__ = [
     "TAG_CRI_PARSE_FAILURE",
@@ -42,7 +43,7 @@ __all__ = [
     "parse_cri",
 ]
 
-TAG_TRUNCATED = "_truncated"
+TAG_TRUNCATED = TRUNCATED
 
 CriEntry = ContainerEntry
 

@@ -47,6 +47,7 @@ from typing import NamedTuple, Protocol, cast
 import orjson
 
 from parsers.multiline import Joiner, LineLike, Record, cut_utf8, utf8_len
+from parsers.types import INVALID_UTF8, TRUNCATED
 
 __all__ = [
     "TAG_DOCKER_PARSE_FAILURE",
@@ -63,8 +64,8 @@ __all__ = [
     "to_utc_millis",
 ]
 
-TAG_TRUNCATED = "_truncated"
-TAG_INVALID_UTF8 = "_invalid_utf8"
+TAG_TRUNCATED = TRUNCATED
+TAG_INVALID_UTF8 = INVALID_UTF8
 TAG_DOCKER_PARSE_FAILURE = "_docker_parse_failure"
 TAG_CRI_PARSE_FAILURE = "_cri_parse_failure"
 #: Records with one of these tags are raw lines that failed to decode; they skip multiline.

@@ -27,12 +27,10 @@ import os
 from typing import Protocol
 
 from parsers.multiline import Joiner, Line, Record
+from parsers.types import INVALID_UTF8, TRUNCATED
 from pipeline.event import Event
 from pipeline.sources.fileid import event_id_prefix
 from pipeline.sources.lines import LineSplitter, RawLine
-
-TRUNCATED = "_truncated"
-INVALID_UTF8 = "_invalid_utf8"
 
 # (events completed, resume offset or None if nothing was ever fed)
 FeedResult = tuple[list[Event], int | None]
@@ -69,13 +67,6 @@ class ChunkReader:
         """The unterminated last line, if any (idle timeout, end of input)."""
         return self.splitter.flush()
 
-
-def decode(raw: bytes) -> tuple[str, bool]:
-    """UTF-8 text of a line, and whether invalid bytes had to be replaced."""
-    try:
-        return raw.decode(), False
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace"), True
 
 
 class Stamp:

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from parsers.types import INVALID_UTF8, TRUNCATED
 from pipeline.acks import Receipt
 from pipeline.config import SourceConfig
 from pipeline.context import BuildContext
@@ -23,9 +24,6 @@ from pipeline.registry import register
 from pipeline.sources.base import SourceContext
 from pipeline.sources.lines import LineSplitter, RawLine
 from pipeline.units import ByteSize
-
-INVALID_UTF8 = "_invalid_utf8"
-TRUNCATED = "_truncated"
 
 
 class StdinSourceConfig(SourceConfig):
