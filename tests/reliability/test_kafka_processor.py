@@ -163,10 +163,14 @@ async def wait_for(predicate: Any, seconds: float, what: str) -> None:
 
 async def test_sigkill_mid_stream_then_restart_delivers_everything(topic: str, tmp_path: Path) -> None:
     n = 150_000
+    head = 20_000
     group = f"{topic}-group"
-    await produce(topic, 0, n)
+    await produce(topic, 0, head)
     config, out = write_config(tmp_path, "p", topic, group)
     first = Processor(config, tmp_path / "p.log")
+    # The rest arrives while the processor runs (about 13 s), so the kill always lands
+    # mid-stream however fast the processor drains what is already there.
+    producing = asyncio.create_task(produce(topic, head, n - head, rate=10_000))
     try:
         # Kill once some offsets are committed, so both sides of the commit are exercised.
         await wait_for(lambda: count_lines(out) >= 10_000, 60, "the processor to write 10k records")
@@ -177,6 +181,7 @@ async def test_sigkill_mid_stream_then_restart_delivers_everything(topic: str, t
         first.stop(signal.SIGKILL)
     finally:
         first.kill_quietly()
+        await producing
     cut_partial_line(out)
     before = lines(out)
     committed = await asyncio.to_thread(_run, lambda: _admin("offsets", topic, group))
