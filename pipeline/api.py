@@ -110,9 +110,15 @@ class ApiServer:
         for node in topology.nodes.values():
             s = node.stats
             item: dict[str, Any] = {
-                "name": node.name, "kind": node.kind, "type": s.type_name,
-                "events_in": s.events_in, "events_out": s.events_out, "events_failed": s.events_failed,
-                "dead_lettered": s.dead_lettered, "retries": dict(s.retries), "tags": dict(s.tags),
+                "name": node.name,
+                "kind": node.kind,
+                "type": s.type_name,
+                "events_in": s.events_in,
+                "events_out": s.events_out,
+                "events_failed": s.events_failed,
+                "dead_lettered": s.dead_lettered,
+                "retries": dict(s.retries),
+                "tags": dict(s.tags),
             }
             if node.queue is not None:
                 item["queue"] = {"depth": node.queue.qsize(), "capacity": node.queue.capacity}
@@ -121,10 +127,16 @@ class ApiServer:
                 item["in_flight"] = driver.in_flight
                 item["last_error"] = driver.last_error
             components.append(item)
-        return web.json_response({
-            "version": __version__, "config": d.config.path, "uptime_s": round(d.elapsed, 3),
-            "reloads": d.reloads, "stopping": d.stopping, "components": components,
-        })
+        return web.json_response(
+            {
+                "version": __version__,
+                "config": d.config.path,
+                "uptime_s": round(d.elapsed, 3),
+                "reloads": d.reloads,
+                "stopping": d.stopping,
+                "components": components,
+            }
+        )
 
 
 def _describe(exc: BaseException) -> str:

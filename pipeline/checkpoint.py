@@ -72,17 +72,34 @@ class Entry:
         return Fingerprint(self.fp_len, self.fp)
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "dev": self.dev, "ino": self.ino, "fp_len": self.fp_len, "fp": self.fp,
-                "offset": self.offset, "path": self.path, "updated": self.updated, "seen": self.seen}
+        return {
+            "key": self.key,
+            "dev": self.dev,
+            "ino": self.ino,
+            "fp_len": self.fp_len,
+            "fp": self.fp,
+            "offset": self.offset,
+            "path": self.path,
+            "updated": self.updated,
+            "seen": self.seen,
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> Entry:
         if not isinstance(obj, dict):
             raise ValueError("entry is not an object")
         try:
-            entry = cls(str(obj["key"]), int(obj["dev"]), int(obj["ino"]), int(obj["fp_len"]), str(obj["fp"]),
-                        int(obj["offset"]), str(obj.get("path", "")), float(obj.get("updated", 0.0)),
-                        float(obj.get("seen", 0.0)))
+            entry = cls(
+                str(obj["key"]),
+                int(obj["dev"]),
+                int(obj["ino"]),
+                int(obj["fp_len"]),
+                str(obj["fp"]),
+                int(obj["offset"]),
+                str(obj.get("path", "")),
+                float(obj.get("updated", 0.0)),
+                float(obj.get("seen", 0.0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid entry: {exc}") from None
         if entry.offset < 0 or entry.fp_len < 0:
@@ -170,8 +187,9 @@ class CheckpointStore:
                 entries = self._parse(raw)
             except _UnknownVersion as exc:
                 unknown.append(f"{path}: {exc}")
-                log.error("checkpoint has an unknown version; trying the backup",
-                          extra={"path": str(path), "error": str(exc)})
+                log.error(
+                    "checkpoint has an unknown version; trying the backup", extra={"path": str(path), "error": str(exc)}
+                )
                 continue
             except ValueError as exc:
                 log.warning("checkpoint is corrupt; trying the backup", extra={"path": str(path), "error": str(exc)})
@@ -188,7 +206,8 @@ class CheckpointStore:
         if unknown:
             raise CheckpointError(
                 f"{unknown[0]}; this build reads checkpoint version {VERSION} and found no valid backup. "
-                f"Move {self.path} away to start over (files are then read per start_at).")
+                f"Move {self.path} away to start over (files are then read per start_at)."
+            )
         self.loaded_from = None
 
     @staticmethod
@@ -210,8 +229,12 @@ class CheckpointStore:
     def snapshot(self) -> bytes:
         """Serialise the current state (on the event loop; cheap) and clear `dirty`."""
         self.dirty = False
-        doc = {"version": VERSION, "source": self.source, "written": time.time(),
-               "files": [e.to_json() for e in self.entries.values()]}
+        doc = {
+            "version": VERSION,
+            "source": self.source,
+            "written": time.time(),
+            "files": [e.to_json() for e in self.entries.values()],
+        }
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
     def write(self, data: bytes) -> None:
@@ -223,7 +246,7 @@ class CheckpointStore:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -26,16 +26,24 @@ log = logging.getLogger("pipeline.cli")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pipeline", description="Log shipping and processing daemon.")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                   help="process log level (default: info)")
-    p.add_argument("--log-format", default="json", choices=["json", "text"],
-                   help="process log format on stderr (default: json)")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="process log level (default: info)",
+    )
+    p.add_argument(
+        "--log-format", default="json", choices=["json", "text"], help="process log format on stderr (default: json)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline")
     run.add_argument("--config", "-c", required=True, help="config file (YAML)")
-    run.add_argument("--once", action="store_true",
-                     help="read every source to its end, wait until every batch is settled, print a summary, exit")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="read every source to its end, wait until every batch is settled, print a summary, exit",
+    )
 
     val = sub.add_parser("validate", help="check a config file and report every problem")
     val.add_argument("--config", "-c", required=True)
@@ -69,8 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             config = load_config(args.config)
             _build_check(config)
-            print(f"{args.config}: ok ({len(config.sources)} sources, {len(config.transforms)} transforms, "
-                  f"{len(config.sinks)} sinks)")
+            print(
+                f"{args.config}: ok ({len(config.sources)} sources, {len(config.transforms)} transforms, "
+                f"{len(config.sinks)} sinks)"
+            )
             return EXIT_OK
         if args.command == "run":
             return _run(args.config, args.once)
@@ -82,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("grok", "parse"):
             from pipeline import tools
 
-            return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" \
-                else tools.parse(args.log_type)
+            return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" else tools.parse(args.log_type)
         if args.command == "query":
             from pipeline.tools_query import query
 

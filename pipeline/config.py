@@ -46,8 +46,9 @@ class TransformConfig(Model):
 
 class BatchOptions(Model):
     max_events: int = Field(default=1000, gt=0, description="Send when this many events are pending.")
-    max_bytes: ByteSize = Field(default=8 * 1024 * 1024, gt=0,
-                                description="Send when about this many bytes are pending.")
+    max_bytes: ByteSize = Field(
+        default=8 * 1024 * 1024, gt=0, description="Send when about this many bytes are pending."
+    )
     timeout: Duration = Field(default=1.0, ge=0, description="Send a partial batch after this long.")
 
 
@@ -60,8 +61,10 @@ class SinkConfig(Model):
     type: str = Field(description="Sink type.")
     inputs: list[str] = Field(min_length=1, description="Names of the sources/transforms feeding this sink.")
     batch: BatchOptions = Field(default_factory=BatchOptions, description="How events are grouped per send.")
-    retry: RetryOptions = Field(default_factory=RetryOptions, description="Backoff for transient failures "
-                                "(retried until delivered or shut down: nothing is dropped).")
+    retry: RetryOptions = Field(
+        default_factory=RetryOptions,
+        description="Backoff for transient failures (retried until delivered or shut down: nothing is dropped).",
+    )
     max_in_flight: int = Field(default=1, gt=0, description="Concurrent sends.")
 
 
@@ -75,8 +78,9 @@ class RootConfig(Model):
     host: str | None = Field(default=None, description="Value of the `host` field. Default: the machine's hostname.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API.")
     shutdown_timeout: Duration = Field(default=30.0, ge=0, description="How long SIGTERM waits for in-flight batches.")
-    queue_capacity: int = Field(default=16, gt=0,
-                                description="Batches each stage's input queue holds (backpressure bound).")
+    queue_capacity: int = Field(
+        default=16, gt=0, description="Batches each stage's input queue holds (backpressure bound)."
+    )
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sources.")
     transforms: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named transforms.")
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sinks.")

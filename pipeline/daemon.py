@@ -50,8 +50,9 @@ class Daemon:
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
-            log.info("stopping: draining in-flight batches",
-                     extra={"shutdown_timeout_s": self.config.root.shutdown_timeout})
+            log.info(
+                "stopping: draining in-flight batches", extra={"shutdown_timeout_s": self.config.root.shutdown_timeout}
+            )
             for cb in self.on_stopping:
                 cb()
         self._stop.set()
@@ -64,8 +65,10 @@ class Daemon:
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:
-            log.error("reload rejected: the new config is invalid; the running topology is kept",
-                      extra={"config": self.config.path, "problems": exc.problems})
+            log.error(
+                "reload rejected: the new config is invalid; the running topology is kept",
+                extra={"config": self.config.path, "problems": exc.problems},
+            )
             return False
         log.info("reloading: draining the running topology", extra={"config": self.config.path})
         for cb in self.on_reloading:
@@ -77,7 +80,9 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         handled: list[tuple[signal.Signals, Callable[[], object]]] = [
-            (signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop)]
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+        ]
         if not self.once:
             handled.append((signal.SIGHUP, self.request_reload))
         for sig, handler in handled:
@@ -86,8 +91,9 @@ class Daemon:
         # sd_notify (systemd Type=notify; a no-op without NOTIFY_SOCKET): READY=1 with the
         # on_ready callbacks, STOPPING=1 with on_stopping, WATCHDOG=1 from a task on this loop.
         notifier = Notifier()
-        self.on_ready.append(lambda: notifier.ready(
-            f"running: {len(self.config.sources)} sources, {len(self.config.sinks)} sinks"))
+        self.on_ready.append(
+            lambda: notifier.ready(f"running: {len(self.config.sources)} sources, {len(self.config.sinks)} sinks")
+        )
         self.on_stopping.append(notifier.stopping)
         self.on_reloading.append(notifier.reloading)
         watchdog = notifier.start_watchdog()
@@ -121,22 +127,30 @@ class Daemon:
             topology = Topology(config, once=False, metrics=self.metrics)
         except ConfigError as exc:
             # Valid on paper but not buildable (e.g. an unreadable GeoIP database): go back to the old one.
-            log.error("reload failed while building; restarting the previous topology",
-                      extra={"problems": exc.problems})
+            log.error(
+                "reload failed while building; restarting the previous topology", extra={"problems": exc.problems}
+            )
             topology = Topology(self.config, once=False, metrics=self.metrics)
             config = self.config
         self.config = config
         self.topology = topology
         self.reloads += 1
-        log.info("reloaded", extra={"config": config.path, "sources": list(config.sources),
-                                    "sinks": list(config.sinks)})
+        log.info(
+            "reloaded", extra={"config": config.path, "sources": list(config.sources), "sinks": list(config.sinks)}
+        )
 
     async def _run_topology(self) -> None:
         topology = self.topology
         run_task = asyncio.create_task(topology.run(), name="topology")
-        log.info("pipeline running", extra={
-            "config": self.config.path, "once": self.once,
-            "sources": list(self.config.sources), "sinks": list(self.config.sinks)})
+        log.info(
+            "pipeline running",
+            extra={
+                "config": self.config.path,
+                "once": self.once,
+                "sources": list(self.config.sources),
+                "sinks": list(self.config.sinks),
+            },
+        )
         for cb in self.on_ready:
             cb()
         # Wait for the run to end by itself (--once) or for a stop/reload request.

@@ -40,7 +40,8 @@ class DeadLetterQueue:
             orjson.dumps(
                 {"@timestamp": stamp, "component": component, "reason": reason, "event": event},
                 default=str,
-            ) + b"\n"
+            )
+            + b"\n"
             for event, reason in zip(events, reasons, strict=True)
         )
         with self._lock:

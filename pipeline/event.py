@@ -34,7 +34,6 @@ class Batch:
     receipt: Receipt
 
 
-
 def rfc3339_ms(epoch: float | None = None) -> str:
     """UTC RFC 3339 with milliseconds, e.g. 2024-01-02T03:04:05.678Z."""
     if epoch is None:

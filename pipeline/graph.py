@@ -67,7 +67,7 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
             if nxt not in edges:
                 continue
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:

@@ -46,7 +46,6 @@ def _substitute(text: str, env: Mapping[str, str], path: str, errors: list[str])
     # A whole-value substitution that looks like a YAML scalar keeps its type,
     # so `batch_max_events: ${N:-500}` is an int, as if written literally.
     if result != text and _VAR.fullmatch(text) and _is_plain_scalar(result):
-
         try:
             loaded = yaml.safe_load(result)
         except yaml.YAMLError:

@@ -22,15 +22,23 @@ from pipeline.units import Duration
 
 class TlsOptions(Model):
     enabled: bool = Field(default=True, description="Connect over TLS (security protocol SSL / SASL_SSL).")
-    ca_file: Path | None = Field(default=None, description="PEM file of the CA(s) that signed the brokers' "
-                                 "certificates. Unset: the system trust store.", examples=["/etc/kafka/ca.pem"])
-    cert_file: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.",
-                                   examples=["/etc/kafka/client.pem"])
-    key_file: Path | None = Field(default=None, description="Private key (PEM) of `cert_file`.",
-                                  examples=["/etc/kafka/client.key"])
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the brokers' certificates. Unset: the system trust store.",
+        examples=["/etc/kafka/ca.pem"],
+    )
+    cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS.", examples=["/etc/kafka/client.pem"]
+    )
+    key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of `cert_file`.", examples=["/etc/kafka/client.key"]
+    )
     key_password: SecretStr | None = Field(default=None, description="Password of an encrypted `key_file`.")
-    verify: bool = Field(default=True, description="Verify the brokers' certificates and host names. "
-                         "false is for tests only: it gives up protection against a man in the middle.")
+    verify: bool = Field(
+        default=True,
+        description="Verify the brokers' certificates and host names. "
+        "false is for tests only: it gives up protection against a man in the middle.",
+    )
 
     @model_validator(mode="after")
     def _key_needs_cert(self) -> TlsOptions:
@@ -45,11 +53,16 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 class SaslOptions(Model):
     mechanism: SaslMechanism = Field(default="PLAIN", description="SASL mechanism.", examples=["SCRAM-SHA-512"])
     username: str = Field(min_length=1, description="SASL user name.", examples=["pipeline"])
-    password: SecretStr | None = Field(default=None, description="SASL password; use `${ENV_VAR}` "
-                                       "interpolation, or `password_file`.", examples=["${KAFKA_PASSWORD}"])
-    password_file: Path | None = Field(default=None, description="File holding the SASL password (trailing "
-                                       "newline stripped), e.g. a mounted Kubernetes secret.",
-                                       examples=["/run/secrets/kafka-password"])
+    password: SecretStr | None = Field(
+        default=None,
+        description="SASL password; use `${ENV_VAR}` interpolation, or `password_file`.",
+        examples=["${KAFKA_PASSWORD}"],
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the SASL password (trailing newline stripped), e.g. a mounted Kubernetes secret.",
+        examples=["/run/secrets/kafka-password"],
+    )
 
     @model_validator(mode="after")
     def _one_password(self) -> SaslOptions:
@@ -62,12 +75,16 @@ class KafkaConnectionOptions(Model):
     """Mixed into the sink's and the source's config models."""
 
     bootstrap_servers: list[str] = Field(
-        min_length=1, description="Brokers to bootstrap from: a list, or one comma-separated string.",
-        examples=[["kafka-0:9092", "kafka-1:9092"], "${KAFKA_BROKERS:-localhost:9092}"])
-    client_id: str | None = Field(default=None, description="Client id sent to the brokers (quotas, logs). "
-                                  "Default: `pipeline-<component name>`.")
-    request_timeout: Duration = Field(default=30.0, gt=0, description="Timeout of one request to a broker.",
-                                      examples=["30s"])
+        min_length=1,
+        description="Brokers to bootstrap from: a list, or one comma-separated string.",
+        examples=[["kafka-0:9092", "kafka-1:9092"], "${KAFKA_BROKERS:-localhost:9092}"],
+    )
+    client_id: str | None = Field(
+        default=None, description="Client id sent to the brokers (quotas, logs). Default: `pipeline-<component name>`."
+    )
+    request_timeout: Duration = Field(
+        default=30.0, gt=0, description="Timeout of one request to a broker.", examples=["30s"]
+    )
     tls: TlsOptions | None = Field(default=None, description="TLS to the brokers. Unset: plaintext.")
     sasl: SaslOptions | None = Field(default=None, description="SASL authentication. Unset: none.")
 
@@ -89,8 +106,7 @@ def security_protocol(options: KafkaConnectionOptions) -> str:
 def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
     """Build the TLS context; raise ConfigError naming the key whose file is unusable."""
     try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                             cafile=str(tls.ca_file) if tls.ca_file else None)
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError([f"tls.ca_file: cannot load {tls.ca_file}: {exc}"]) from None
     if tls.cert_file is not None:
@@ -99,8 +115,9 @@ def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
             context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None, password)
         except (OSError, ssl.SSLError) as exc:
             # The message names files, never the password.
-            raise ConfigError([f"tls.cert_file: cannot load {tls.cert_file} / {tls.key_file}: "
-                               f"{type(exc).__name__}"]) from None
+            raise ConfigError(
+                [f"tls.cert_file: cannot load {tls.cert_file} / {tls.key_file}: {type(exc).__name__}"]
+            ) from None
     if not tls.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

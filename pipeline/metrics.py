@@ -22,8 +22,17 @@ class ComponentStats:
     """Counters of one component, bumped once per batch."""
 
     __slots__ = (
-        "bytes_in", "bytes_out", "dead_lettered", "events_failed", "events_in", "events_out",
-        "kind", "name", "retries", "tags", "type_name",
+        "bytes_in",
+        "bytes_out",
+        "dead_lettered",
+        "events_failed",
+        "events_in",
+        "events_out",
+        "kind",
+        "name",
+        "retries",
+        "tags",
+        "type_name",
     )
 
     def __init__(self, name: str, kind: str, type_name: str) -> None:
@@ -65,13 +74,18 @@ class Metrics:
         # (two file sources, say) feed one metric; each removes its own at close.
         self._gauges: dict[str, tuple[str, list[str], dict[int, GaugeFn]]] = {}
         self.sink_latency = Histogram(
-            "pipeline_sink_send_seconds", "Time for a sink to settle one send (including retries).",
-            ["component"], registry=self.registry,
+            "pipeline_sink_send_seconds",
+            "Time for a sink to settle one send (including retries).",
+            ["component"],
+            registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.batch_events = Histogram(
-            "pipeline_batch_events", "Events per batch handed to a component.", ["component"],
-            registry=self.registry, buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+            "pipeline_batch_events",
+            "Events per batch handed to a component.",
+            ["component"],
+            registry=self.registry,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
         )
         self.registry.register(_StatsCollector(self))
 
@@ -107,19 +121,24 @@ class _StatsCollector(Collector):
         labels = ["component", "kind", "type"]
         families = {
             "events_in": CounterMetricFamily("pipeline_events_in", "Events received by a component.", labels=labels),
-            "events_out": CounterMetricFamily("pipeline_events_out", "Events emitted or delivered by a component.",
-                                              labels=labels),
-            "events_failed": CounterMetricFamily("pipeline_events_failed", "Events a component failed on.",
-                                                 labels=labels),
-            "dead_lettered": CounterMetricFamily("pipeline_events_dead_lettered",
-                                                 "Events written to the dead-letter queue.", labels=labels),
+            "events_out": CounterMetricFamily(
+                "pipeline_events_out", "Events emitted or delivered by a component.", labels=labels
+            ),
+            "events_failed": CounterMetricFamily(
+                "pipeline_events_failed", "Events a component failed on.", labels=labels
+            ),
+            "dead_lettered": CounterMetricFamily(
+                "pipeline_events_dead_lettered", "Events written to the dead-letter queue.", labels=labels
+            ),
             "bytes_in": CounterMetricFamily("pipeline_bytes_in", "Bytes read by a source.", labels=labels),
             "bytes_out": CounterMetricFamily("pipeline_bytes_out", "Bytes written by a sink.", labels=labels),
         }
-        retries = CounterMetricFamily("pipeline_sink_retries", "Retries by a sink, by outcome.",
-                                      labels=["component", "outcome"])
-        tags = CounterMetricFamily("pipeline_events_tagged", "Events tagged by a transform (parse failures).",
-                                   labels=["component", "tag"])
+        retries = CounterMetricFamily(
+            "pipeline_sink_retries", "Retries by a sink, by outcome.", labels=["component", "outcome"]
+        )
+        tags = CounterMetricFamily(
+            "pipeline_events_tagged", "Events tagged by a transform (parse failures).", labels=["component", "tag"]
+        )
         for s in m.stats.values():
             values = [s.name, s.kind, s.type_name]
             for attr, fam in families.items():

@@ -19,9 +19,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The next wait: uniform in [cap/2, cap], cap doubling up to `maximum`."""
-        cap = min(self.maximum, self.initial * (2 ** self._attempt))
+        cap = min(self.maximum, self.initial * (2**self._attempt))
         self._attempt += 1
-        return cap / 2 + random.random() * cap / 2
+        return float(cap / 2 + random.random() * cap / 2)
 
     def reset(self) -> None:
         self._attempt = 0

@@ -51,15 +51,22 @@ def _format_annotation(ann: Any) -> str:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_format_annotation(a) for a in args if a is not type(None)) + (
-            " or null" if type(None) in args else "")
+            " or null" if type(None) in args else ""
+        )
     if origin is not None:
         inner = ", ".join(_format_annotation(a) for a in args)
         return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
     if isinstance(ann, type):
         if issubclass(ann, BaseModel):
             return "object"
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-                "Path": "path", "SecretStr": "secret string"}.get(ann.__name__, ann.__name__)
+        return {
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+            "Path": "path",
+            "SecretStr": "secret string",
+        }.get(ann.__name__, ann.__name__)
     return str(ann)
 
 
@@ -105,13 +112,20 @@ def _rows(model: type[BaseModel], prefix: str = "", seen: tuple[type[BaseModel],
 
 
 def render_reference() -> str:
-    head = ["# Configuration reference", "",
-            "Generated from the config models by `python -m pipeline.schema > docs/configuration.md`; "
-            "do not edit by hand.", "",
-            "Durations accept `250ms`, `5s`, `1m`, `2h` or a number of seconds; sizes accept `512KiB`, `10MiB`, "
-            "`1GB` or a number of bytes. Any string value may use `${VAR}` or `${VAR:-default}` from the "
-            "environment. Unknown keys are errors.", "",
-            "## Top level", "", "| key | type | default | description |", "|---|---|---|---|"]
+    head = [
+        "# Configuration reference",
+        "",
+        "Generated from the config models by `python -m pipeline.schema > docs/configuration.md`; do not edit by hand.",
+        "",
+        "Durations accept `250ms`, `5s`, `1m`, `2h` or a number of seconds; sizes accept `512KiB`, `10MiB`, "
+        "`1GB` or a number of bytes. Any string value may use `${VAR}` or `${VAR:-default}` from the "
+        "environment. Unknown keys are errors.",
+        "",
+        "## Top level",
+        "",
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+    ]
     lines = head + [r for r in _rows(RootConfig) if not r.startswith(("| `sources`", "| `transforms`", "| `sinks`"))]
     for kind in registry.KINDS:
         lines += ["", f"## {registry.SECTION[kind].capitalize()}", ""]

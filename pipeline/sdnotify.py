@@ -39,8 +39,10 @@ def _socket_address(value: str | None) -> str | bytes | None:
     if value.startswith("@") and len(value) > 1:
         # The abstract namespace: a leading NUL byte instead of the `@`.
         return b"\0" + value[1:].encode()
-    log.warning("NOTIFY_SOCKET is not a unix socket path or @abstract name; not notifying systemd",
-                extra={"notify_socket": value})
+    log.warning(
+        "NOTIFY_SOCKET is not a unix socket path or @abstract name; not notifying systemd",
+        extra={"notify_socket": value},
+    )
     return None
 
 
@@ -96,8 +98,10 @@ class Notifier:
         except OSError as exc:
             if not self._warned:
                 self._warned = True
-                log.warning("cannot notify systemd (further failures are not logged)",
-                            extra={"error": f"{type(exc).__name__}: {exc}"})
+                log.warning(
+                    "cannot notify systemd (further failures are not logged)",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
             return False
         return True
 

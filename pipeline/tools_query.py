@@ -36,16 +36,22 @@ def query(config_path: str, sql: str, sink_name: str | None = None, out: TextIO 
     if sink_name is not None:
         if sink_name not in sinks:
             known = ", ".join(sorted(sinks)) or "none"
-            print(f"{config_path}: no clickhouse sink named {sink_name!r} (clickhouse sinks: {known})",
-                  file=sys.stderr)
+            print(f"{config_path}: no clickhouse sink named {sink_name!r} (clickhouse sinks: {known})", file=sys.stderr)
             return EXIT_FAILURE
         sink_config = sinks[sink_name]
     elif len(sinks) == 1:
         sink_config = next(iter(sinks.values()))
     else:
         names = ", ".join(sorted(sinks))
-        print(f"{config_path}: " + (f"several clickhouse sinks ({names}): choose one with --sink" if sinks
-                                    else "no clickhouse sink in this config"), file=sys.stderr)
+        print(
+            f"{config_path}: "
+            + (
+                f"several clickhouse sinks ({names}): choose one with --sink"
+                if sinks
+                else "no clickhouse sink in this config"
+            ),
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
     from pipeline.metrics import Metrics
@@ -105,13 +111,16 @@ def _cell(value: Any) -> str:
 def render_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     """A plain text table: header, rule, rows (numbers right-aligned), row count."""
     cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [bool(rows) and all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows)
-               for i in range(len(columns))]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows)
+        for i in range(len(columns))
+    ]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
 
     def line(values: list[str]) -> str:
-        return " | ".join(v.rjust(w) if num else v.ljust(w)
-                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+        return " | ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
 
     out = [line(columns), "-+-".join("-" * w for w in widths)]
     out.extend(line(r) for r in cells)

@@ -59,8 +59,9 @@ class Topology:
         self.nodes: dict[str, Node] = {}
         self.drivers: dict[str, SinkDriver] = {}
         self.sources_started = False
-        self.ctx = BuildContext(config=config, data_dir=config.data_dir, host=config.host,
-                                dlq=self.dlq, metrics=self.metrics, once=once)
+        self.ctx = BuildContext(
+            config=config, data_dir=config.data_dir, host=config.host, dlq=self.dlq, metrics=self.metrics, once=once
+        )
         self._build()
 
     # -- build -------------------------------------------------------------
@@ -90,8 +91,13 @@ class Topology:
                 node.queue = BatchQueue(node.name, capacity, producers=len(inputs))
             for inp in inputs:
                 self.nodes[inp].consumers.append(node.name)
-        self.metrics.gauge("pipeline_queue_depth", "Batches waiting in a component's input queue.",
-                           ["component"], self._queue_depths, owner=self)
+        self.metrics.gauge(
+            "pipeline_queue_depth",
+            "Batches waiting in a component's input queue.",
+            ["component"],
+            self._queue_depths,
+            owner=self,
+        )
 
     def _queue_depths(self) -> Any:
         for node in self.nodes.values():
@@ -100,8 +106,7 @@ class Topology:
 
     def _router(self, node: Node) -> Router:
         targets = [self.nodes[c] for c in node.consumers]
-        return Router([t.queue for t in targets if t.queue is not None],
-                      [t.kind == "transform" for t in targets])
+        return Router([t.queue for t in targets if t.queue is not None], [t.kind == "transform" for t in targets])
 
     # -- run ---------------------------------------------------------------
     async def run(self) -> None:
@@ -138,8 +143,16 @@ class Topology:
     async def _run_source(self, node: Node) -> None:
         source: Source = node.component
         router = self._router(node)
-        ctx = SourceContext(name=node.name, host=self.ctx.host, data_dir=self.ctx.data_dir, once=self.once,
-                            shutdown=self.shutdown, stats=node.stats, metrics=self.metrics, _emit=router.emit)
+        ctx = SourceContext(
+            name=node.name,
+            host=self.ctx.host,
+            data_dir=self.ctx.data_dir,
+            once=self.once,
+            shutdown=self.shutdown,
+            stats=node.stats,
+            metrics=self.metrics,
+            _emit=router.emit,
+        )
         await source.run(ctx)
         # Not in a `finally`: on cancellation the downstream queue may be full,
         # and the whole graph is being torn down anyway.
@@ -183,8 +196,10 @@ class Topology:
                 driver.last_error = f"{type(exc).__name__}: {exc}"
                 node.stats.retry("start")
                 delay = backoff.next_delay()
-                log.warning("sink start failed, retrying", extra={
-                    "component": node.name, "error": driver.last_error, "retry_in_s": round(delay, 3)})
+                log.warning(
+                    "sink start failed, retrying",
+                    extra={"component": node.name, "error": driver.last_error, "retry_in_s": round(delay, 3)},
+                )
                 await asyncio.sleep(delay)
         driver.last_error = None
         try:

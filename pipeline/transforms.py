@@ -30,21 +30,22 @@ class ParseTransformConfig(TransformConfig):
         "and detects the format by shape when it has none.",
         examples=["access"],
     )
-    grok: list[str] = Field(default_factory=list,
-                            description="User grok expressions tried in order (first match wins) instead of the "
-                            "built-in formats.", examples=[["%{COMBINEDAPACHELOG}"]])
-    pattern_definitions: dict[str, str] = Field(default_factory=dict,
-                                                description="Extra grok patterns, NAME: regex.")
+    grok: list[str] = Field(
+        default_factory=list,
+        description="User grok expressions tried in order (first match wins) instead of the built-in formats.",
+        examples=[["%{COMBINEDAPACHELOG}"]],
+    )
+    pattern_definitions: dict[str, str] = Field(default_factory=dict, description="Extra grok patterns, NAME: regex.")
     patterns_dir: str | None = Field(default=None, description="Folder of extra pattern files (`NAME regex` lines).")
     named_captures_only: bool = Field(default=True, description="Capture only `%{NAME:field}`, not bare `%{NAME}`.")
-    grok_timeout: Duration | None = Field(default=None,
-                                          description="Per-event time limit for user grok (tags `_groktimeout`).")
-    date_formats: list[str] = Field(default_factory=list,
-                                    description="strptime formats (or ISO8601, UNIX, UNIX_MS) tried first for "
-                                    "timestamps.")
+    grok_timeout: Duration | None = Field(
+        default=None, description="Per-event time limit for user grok (tags `_groktimeout`)."
+    )
+    date_formats: list[str] = Field(
+        default_factory=list, description="strptime formats (or ISO8601, UNIX, UNIX_MS) tried first for timestamps."
+    )
     timezone: str = Field(default="UTC", description="Zone for timestamps written without an offset.")
-    overwrite_message: bool = Field(default=True,
-                                    description="Replace `message` with the extracted message text.")
+    overwrite_message: bool = Field(default=True, description="Replace `message` with the extracted message text.")
     timestamp_field: str = Field(default="timestamp", description="The grok capture that becomes `@timestamp`.")
     max_json_bytes: ByteSize = Field(default=1024 * 1024, gt=0, description="Larger JSON lines are not decoded.")
     max_json_depth: int = Field(default=32, gt=0, description="Deeper JSON is not decoded.")
@@ -89,15 +90,19 @@ def build_parse(name: str, config: ParseTransformConfig, ctx: BuildContext) -> P
 
 class GeoIPTransformConfig(TransformConfig):
     type: Literal["geoip"]
-    database: str = Field(description="GeoIP2/GeoLite2 City (or Country) database file.",
-                          examples=["/usr/share/GeoIP/GeoLite2-City.mmdb"])
+    database: str = Field(
+        description="GeoIP2/GeoLite2 City (or Country) database file.", examples=["/usr/share/GeoIP/GeoLite2-City.mmdb"]
+    )
     asn_database: str | None = Field(default=None, description="Optional GeoLite2-ASN database file.")
     field: str = Field(default="client_ip", description="Event field holding the IP address (dotted path allowed).")
     target: str = Field(default="geoip", description="Field the result is written to.")
     cache_size: int = Field(default=10000, ge=0, description="LRU cache entries (IP -> result).")
-    reload_check_interval: Duration = Field(default=5.0, gt=0,
-                                            description="How often the database files are checked for changes; "
-                                            "a changed file is reopened without a restart.")
+    reload_check_interval: Duration = Field(
+        default=5.0,
+        gt=0,
+        description="How often the database files are checked for changes; "
+        "a changed file is reopened without a restart.",
+    )
 
 
 class GeoIPTransform:
@@ -120,11 +125,15 @@ _GEOIP_TAGS = frozenset({GEOIP_FAILURE})
 @register("transform", "geoip", GeoIPTransformConfig)
 def build_geoip(name: str, config: GeoIPTransformConfig, ctx: BuildContext) -> GeoIPTransform:
     try:
-        enricher = GeoIPEnricher(config.database, config.asn_database, field=config.field, target=config.target,
-                                 cache_size=config.cache_size, reload_check_interval=config.reload_check_interval)
+        enricher = GeoIPEnricher(
+            config.database,
+            config.asn_database,
+            field=config.field,
+            target=config.target,
+            cache_size=config.cache_size,
+            reload_check_interval=config.reload_check_interval,
+        )
     except GeoIPDatabaseError as exc:
         key = "asn_database" if config.asn_database and config.asn_database in str(exc) else "database"
         raise ConfigError([f"{key}: {exc}"]) from None
     return GeoIPTransform(name, enricher, ctx.metrics.component(name, "transform", "geoip"))
-
-

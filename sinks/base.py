@@ -147,10 +147,15 @@ class SinkDriver:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.stats.retry("error")
                     delay = backoff.next_delay()
-                    log.warning("sink send failed, retrying", extra={
-                        "component": self.sink.name, "error": self.last_error,
-                        "attempt": backoff.attempts, "retry_in_s": round(delay, 3),
-                    })
+                    log.warning(
+                        "sink send failed, retrying",
+                        extra={
+                            "component": self.sink.name,
+                            "error": self.last_error,
+                            "attempt": backoff.attempts,
+                            "retry_in_s": round(delay, 3),
+                        },
+                    )
                     await asyncio.sleep(delay)
                     continue
                 self.last_error = None
@@ -158,8 +163,9 @@ class SinkDriver:
                     status = Status.REJECTED
                     bad = [current[i] for i, _ in outcome.rejected]
                     # A blocking fsync, off the loop.
-                    await asyncio.to_thread(self.dlq.write, self.sink.name, bad,
-                                            [reason for _, reason in outcome.rejected])
+                    await asyncio.to_thread(
+                        self.dlq.write, self.sink.name, bad, [reason for _, reason in outcome.rejected]
+                    )
                     self.stats.dead_lettered += len(bad)
                     self.stats.events_failed += len(bad)
                 self.stats.events_out += len(current) - len(outcome.retry) - len(outcome.rejected)

@@ -16,8 +16,9 @@ from sinks.encoding import json_lines
 
 class ConsoleSinkConfig(SinkConfig):
     type: Literal["console"]
-    encoding: Literal["json", "text"] = Field(default="json",
-                                              description="`json`: one JSON object per line; `text`: the message.")
+    encoding: Literal["json", "text"] = Field(
+        default="json", description="`json`: one JSON object per line; `text`: the message."
+    )
     stream: Literal["stdout", "stderr"] = Field(default="stdout", description="Where to write.")
 
 

@@ -24,8 +24,10 @@ from sinks.template import Template
 
 class FileSinkConfig(SinkConfig):
     type: Literal["file"]
-    path: str = Field(description="Output path template: `{field}` from the event, `%Y %m %d %H` "
-                      "from its @timestamp.", examples=["out/{log_type}-%Y-%m-%d.jsonl"])
+    path: str = Field(
+        description="Output path template: `{field}` from the event, `%Y %m %d %H` from its @timestamp.",
+        examples=["out/{log_type}-%Y-%m-%d.jsonl"],
+    )
     fsync: bool = Field(default=True, description="fsync each write before settling (durable delivery).")
     max_open_files: int = Field(default=64, gt=0, description="File handles kept open (LRU).")
 

@@ -40,13 +40,15 @@ from parsers.formats.docker import (
 )
 from parsers.kubernetes import metadata_from_path
 from parsers.multiline import Joiner, Line
+from parsers.types import INVALID_UTF8, TRUNCATED
 from pipeline.checkpoint import Entry
 from pipeline.context import BuildContext
 from pipeline.event import Event
 from pipeline.registry import register
-from pipeline.sources.file import FileSource, FileSourceConfig, FileState
+from pipeline.sources.file import FileSource, FileState
+from pipeline.sources.file_config import FileSourceConfig
 from pipeline.sources.lines import RawLine
-from pipeline.sources.reader import INVALID_UTF8, TRUNCATED, FeedResult, Framer, Stamp
+from pipeline.sources.reader import FeedResult, Framer, Stamp
 from pipeline.units import ByteSize, Duration
 
 KUBERNETES_KEYS = ("namespace", "pod", "pod_uid", "container", "container_id")
@@ -54,16 +56,27 @@ KUBERNETES_KEYS = ("namespace", "pod", "pod_uid", "container", "container_id")
 
 class ContainerSourceConfig(FileSourceConfig):
     type: Literal["container"]  # type: ignore[assignment]
-    include: list[str] = Field(default_factory=lambda: ["/var/log/containers/*.log"], min_length=1,
-                               description="Globs of container log files (symlinks are followed).",
-                               examples=[["/var/log/containers/*.log"]])
-    max_message_bytes: ByteSize = Field(default=1024 * 1024, gt=0, description="A message reassembled from "
-                                        "partial entries is cut to this and tagged `_truncated`.",
-                                        examples=["1MiB"])
-    partial_timeout: Duration = Field(default=5.0, ge=0, description="Emit fragments still waiting for their "
-                                      "final entry after this long without a new line.", examples=["5s"])
-    format: Literal["auto", "docker", "cri"] = Field(default="auto", description="Container log format; "
-                                                      "`auto` detects it per file from its first line.")
+    include: list[str] = Field(
+        default_factory=lambda: ["/var/log/containers/*.log"],
+        min_length=1,
+        description="Globs of container log files (symlinks are followed).",
+        examples=[["/var/log/containers/*.log"]],
+    )
+    max_message_bytes: ByteSize = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="A message reassembled from partial entries is cut to this and tagged `_truncated`.",
+        examples=["1MiB"],
+    )
+    partial_timeout: Duration = Field(
+        default=5.0,
+        ge=0,
+        description="Emit fragments still waiting for their final entry after this long without a new line.",
+        examples=["5s"],
+    )
+    format: Literal["auto", "docker", "cri"] = Field(
+        default="auto", description="Container log format; `auto` detects it per file from its first line."
+    )
 
 
 class _StreamFlags:
@@ -108,8 +121,9 @@ class ContainerFramer:
 
     __slots__ = ("_demux", "_flags", "_fmt", "_joiners", "_kube", "_max_bytes", "_timeout", "stamp")
 
-    def __init__(self, stamp: Stamp, kube: dict[str, Any] | None, joiners: Any, fmt: str,
-                 max_bytes: int, timeout: float) -> None:
+    def __init__(
+        self, stamp: Stamp, kube: dict[str, Any] | None, joiners: Any, fmt: str, max_bytes: int, timeout: float
+    ) -> None:
         self.stamp = stamp
         self._kube = kube
         self._joiners = joiners  # Callable[[str], Joiner] | None
@@ -142,8 +156,11 @@ class ContainerFramer:
             else:
                 fmt = "docker" if lines and lines[0].text.startswith("{") else "cri"
             self._fmt = fmt
-        decoder: ContainerDecoder = (DockerDecoder(self._max_bytes, self._timeout) if fmt == "docker"
-                                     else CriDecoder(self._max_bytes, self._timeout))
+        decoder: ContainerDecoder = (
+            DockerDecoder(self._max_bytes, self._timeout)
+            if fmt == "docker"
+            else CriDecoder(self._max_bytes, self._timeout)
+        )
         self._demux = ContainerStreamDemux(decoder, self._joiners)
         return self._demux
 
@@ -231,8 +248,9 @@ def kubernetes_metadata(path: str, node: str) -> dict[str, Any] | None:
 class ContainerSource(FileSource):
     type_name = "container"
 
-    def __init__(self, name: str, config: ContainerSourceConfig, data_dir: Path, host: str,
-                 node: str | None = None) -> None:
+    def __init__(
+        self, name: str, config: ContainerSourceConfig, data_dir: Path, host: str, node: str | None = None
+    ) -> None:
         super().__init__(name, config, data_dir, host)
         self.container_config = config
         self._node = node
@@ -244,10 +262,13 @@ class ContainerSource(FileSource):
         multiline = cfg.multiline
         joiners = None
         if multiline is not None:
+
             def joiners(stream: str) -> Joiner:
                 return multiline.build()
-        return ContainerFramer(stamp, kubernetes_metadata(st.path, node), joiners, cfg.format,
-                               cfg.max_message_bytes, cfg.partial_timeout)
+
+        return ContainerFramer(
+            stamp, kubernetes_metadata(st.path, node), joiners, cfg.format, cfg.max_message_bytes, cfg.partial_timeout
+        )
 
 
 @register("source", "container", ContainerSourceConfig)

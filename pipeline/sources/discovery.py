@@ -43,7 +43,7 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
             if j < 0:
                 out.append(re.escape(c))
             else:
-                body = pattern[i + 1:j]
+                body = pattern[i + 1 : j]
                 if body[:1] in ("!", "^"):
                     body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
@@ -71,7 +71,7 @@ def base_dir(pattern: str) -> str:
 def needs_recursive_watch(pattern: str) -> bool:
     """Does the pattern match below its base directory's direct children?"""
     base = base_dir(pattern)
-    rest = pattern[len(base):].lstrip("/") if base not in (".", "/") else pattern.lstrip("/")
+    rest = pattern[len(base) :].lstrip("/") if base not in (".", "/") else pattern.lstrip("/")
     return "/" in rest
 
 

@@ -66,14 +66,31 @@ log = logging.getLogger("pipeline.sources.file")
 _TAIL_LOOKBACK = 64 * 1024
 _HOUSEKEEPING_EVERY = 0.2  # seconds between idle-flush / close checks while files are busy
 
+
 class FileState:
     """One file identity known to the source (open, or closed and waiting to grow)."""
 
-    __slots__ = ("ack_start", "at_eof", "deleted", "dev", "entry", "fd", "framer", "gen", "ino", "last_data",
-                 "mtime_ns", "path", "reader", "size", "wm")
+    __slots__ = (
+        "ack_start",
+        "at_eof",
+        "deleted",
+        "dev",
+        "entry",
+        "fd",
+        "framer",
+        "gen",
+        "ino",
+        "last_data",
+        "mtime_ns",
+        "path",
+        "reader",
+        "size",
+        "wm",
+    )
 
-    def __init__(self, dev: int, ino: int, path: str, fd: int, entry: Entry | None, reader: ChunkReader,
-                 framer: Framer | None) -> None:
+    def __init__(
+        self, dev: int, ino: int, path: str, fd: int, entry: Entry | None, reader: ChunkReader, framer: Framer | None
+    ) -> None:
         self.dev = dev
         self.ino = ino
         self.path = path
@@ -105,8 +122,7 @@ class FileSource:
         self.config = config
         self.host = host
         self.discovery = Discovery(config.include, config.exclude)
-        self.store = CheckpointStore(Path(data_dir) / "checkpoints" / f"{name}.json", name,
-                                     config.checkpoint_retention)
+        self.store = CheckpointStore(Path(data_dir) / "checkpoints" / f"{name}.json", name, config.checkpoint_retention)
         self._states: dict[tuple[int, int], FileState] = {}
         self._open: dict[tuple[int, int], FileState] = {}
         self._deferred: dict[str, bool] = {}  # path -> found by the initial scan; waiting for a slot
@@ -239,8 +255,9 @@ class FileSource:
                 st.at_eof = False
             data, lines = reader.read()
         except OSError as exc:
-            log.warning("read failed; closing the file", extra={"component": self.name, "path": st.path,
-                                                                  "error": str(exc)})
+            log.warning(
+                "read failed; closing the file", extra={"component": self.name, "path": st.path, "error": str(exc)}
+            )
             self._close(st)
             return False
         if not data:
@@ -330,8 +347,10 @@ class FileSource:
     # -- identity changes ------------------------------------------------------
     async def _truncated(self, st: FileState, why: str) -> None:
         """The file was rewritten in place: what we read is gone; start over as a new identity."""
-        log.info("file truncated; reading it again from the start",
-                 extra={"component": self.name, "path": st.path, "reason": why})
+        log.info(
+            "file truncated; reading it again from the start",
+            extra={"component": self.name, "path": st.path, "reason": why},
+        )
         await self._flush(st, final=True)
         if st.entry is not None:
             self._retired.add(st.entry.key)
@@ -439,9 +458,14 @@ class FileSource:
 
     def _evict_idle(self, wanted: int) -> None:
         """Close open files at their end with nothing held, least recently active first."""
-        idle = [st for st in self._open.values()
-                if st.at_eof and st.reader.pending_bytes == 0 and not (st.framer and st.framer.pending)
-                and st.ack_start == st.reader.offset]
+        idle = [
+            st
+            for st in self._open.values()
+            if st.at_eof
+            and st.reader.pending_bytes == 0
+            and not (st.framer and st.framer.pending)
+            and st.ack_start == st.reader.offset
+        ]
         idle.sort(key=lambda s: s.last_data)
         for st in idle[:wanted]:
             self._close(st)
@@ -500,8 +524,10 @@ class FileSource:
             else:
                 self.store.remove(cand.key)  # inode reused (or file rewritten): the old file is gone
         if entry is not None and info.st_size < entry.offset:
-            log.info("file shorter than its checkpoint (truncated); reading it from the start",
-                     extra={"component": self.name, "path": path})
+            log.info(
+                "file shorter than its checkpoint (truncated); reading it from the start",
+                extra={"component": self.name, "path": path},
+            )
             self._retired.add(entry.key)
             self.store.remove(entry.key)
             entry = None
@@ -565,8 +591,9 @@ class FileSource:
         self._open_deferred()
 
     def _next_deadline(self) -> float | None:
-        deadlines = [d for st in self._open.values() if st.framer is not None
-                     and (d := st.framer.idle_deadline) is not None]
+        deadlines = [
+            d for st in self._open.values() if st.framer is not None and (d := st.framer.idle_deadline) is not None
+        ]
         return min(deadlines) if deadlines else None
 
     async def _scan_loop(self) -> None:
@@ -590,14 +617,22 @@ class FileSource:
         # watchfiles logs every batch of changes at INFO: per-event noise for a log shipper.
         logging.getLogger("watchfiles").setLevel(logging.WARNING)
         try:
-            async for changes in awatch(*dirs, watch_filter=None, debounce=200, step=50, recursive=recursive,
-                                        stop_event=self._stop, ignore_permission_denied=True):
+            async for changes in awatch(
+                *dirs,
+                watch_filter=None,
+                debounce=200,
+                step=50,
+                recursive=recursive,
+                stop_event=self._stop,
+                ignore_permission_denied=True,
+            ):
                 if any(change != Change.modified for change, _ in changes):
                     self._rescan.set()
                 self._wake.set()
         except Exception as exc:  # the periodic scan still works without events
-            log.warning("filesystem events unavailable; relying on rescans",
-                        extra={"component": self.name, "error": str(exc)})
+            log.warning(
+                "filesystem events unavailable; relying on rescans", extra={"component": self.name, "error": str(exc)}
+            )
 
     async def _forward_shutdown(self, ctx: SourceContext) -> None:
         stop = asyncio.ensure_future(self._stop.wait())
@@ -643,12 +678,27 @@ class FileSource:
     def _register_metrics(self, metrics: Metrics) -> None:
         # Registered on behalf of this source; the topology drops them when it closes.
         mine = [self]
-        metrics.gauge("pipeline_file_lag_bytes", "Bytes of a file not yet released (size minus checkpoint).",
-                      ["component", "path"], partial(_lag_samples, mine), owner=self)
-        metrics.gauge("pipeline_checkpoint_age_seconds", "Seconds the on-disk checkpoint lags the released "
-                      "state (0 when in sync).", ["component"], partial(_age_samples, mine), owner=self)
-        metrics.gauge("pipeline_open_files", "Files a file/container source holds open.", ["component"],
-                      partial(_open_samples, mine), owner=self)
+        metrics.gauge(
+            "pipeline_file_lag_bytes",
+            "Bytes of a file not yet released (size minus checkpoint).",
+            ["component", "path"],
+            partial(_lag_samples, mine),
+            owner=self,
+        )
+        metrics.gauge(
+            "pipeline_checkpoint_age_seconds",
+            "Seconds the on-disk checkpoint lags the released state (0 when in sync).",
+            ["component"],
+            partial(_age_samples, mine),
+            owner=self,
+        )
+        metrics.gauge(
+            "pipeline_open_files",
+            "Files a file/container source holds open.",
+            ["component"],
+            partial(_open_samples, mine),
+            owner=self,
+        )
 
     def lag_by_path(self) -> dict[str, int]:
         lags: dict[str, int] = {}

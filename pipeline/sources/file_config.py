@@ -17,20 +17,30 @@ class MultilineConfig(Model):
     """Join continuation lines into one record (Filebeat `pattern` / `negate` / `match`)."""
 
     preset: PresetName | None = Field(
-        default=None, description="A ready setting: python_traceback, java_stacktrace or iso8601_start "
-        "(other keys given here override the preset's).", examples=["python_traceback"])
-    pattern: str | None = Field(default=None, description="Regex tested against each line (not with `preset`).",
-                                examples=[r"^\d{4}-\d{2}-\d{2}"])
+        default=None,
+        description="A ready setting: python_traceback, java_stacktrace or iso8601_start "
+        "(other keys given here override the preset's).",
+        examples=["python_traceback"],
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="Regex tested against each line (not with `preset`).",
+        examples=[r"^\d{4}-\d{2}-\d{2}"],
+    )
     negate: bool = Field(default=False, description="Invert the pattern: lines that do NOT match continue.")
     match: Literal["after", "before"] = Field(
-        default="after", description="`after`: continuation lines join the line before them; `before`: "
-        "the line after them.")
-    max_lines: int = Field(default=500, gt=0, description="Lines per record at most; more are dropped "
-                           "(the record is tagged `_truncated`).")
-    max_bytes: ByteSize = Field(default=10 * 1024 * 1024, gt=0, description="Bytes per record at most.",
-                                examples=["10MiB"])
-    timeout: Duration = Field(default=5.0, ge=0, description="Emit a held record after this long without a "
-                              "new line.", examples=["5s"])
+        default="after",
+        description="`after`: continuation lines join the line before them; `before`: the line after them.",
+    )
+    max_lines: int = Field(
+        default=500, gt=0, description="Lines per record at most; more are dropped (the record is tagged `_truncated`)."
+    )
+    max_bytes: ByteSize = Field(
+        default=10 * 1024 * 1024, gt=0, description="Bytes per record at most.", examples=["10MiB"]
+    )
+    timeout: Duration = Field(
+        default=5.0, ge=0, description="Emit a held record after this long without a new line.", examples=["5s"]
+    )
     flush_pattern: str | None = Field(default=None, description="A line matching this ends the record.")
 
     @model_validator(mode="after")
@@ -41,14 +51,17 @@ class MultilineConfig(Model):
         return self
 
     def build(self) -> MultilineJoiner:
-        overrides = {k: getattr(self, k) for k in
-                     ("negate", "match", "max_lines", "max_bytes", "timeout", "flush_pattern")
-                     if k in self.model_fields_set}
+        overrides = {
+            k: getattr(self, k)
+            for k in ("negate", "match", "max_lines", "max_bytes", "timeout", "flush_pattern")
+            if k in self.model_fields_set
+        }
         if self.preset is not None:
             return joiner_from_preset(self.preset, **overrides)
         assert self.pattern is not None
-        return MultilineJoiner(self.pattern, self.negate, self.match, self.max_lines, self.max_bytes,
-                               self.timeout, self.flush_pattern)
+        return MultilineJoiner(
+            self.pattern, self.negate, self.match, self.max_lines, self.max_bytes, self.timeout, self.flush_pattern
+        )
 
 
 assert set(PresetName.__args__) <= set(PRESETS)  # type: ignore[attr-defined]
@@ -56,37 +69,69 @@ assert set(PresetName.__args__) <= set(PRESETS)  # type: ignore[attr-defined]
 
 class FileSourceConfig(SourceConfig):
     type: Literal["file"]
-    include: list[str] = Field(min_length=1, description="Globs of files to read (`**` matches any depth; "
-                               "symlinks are followed).", examples=[["/var/log/app/*.log"]])
-    exclude: list[str] = Field(default_factory=list, description="Globs of paths to skip.",
-                               examples=[["/var/log/app/*.gz"]])
+    include: list[str] = Field(
+        min_length=1,
+        description="Globs of files to read (`**` matches any depth; symlinks are followed).",
+        examples=[["/var/log/app/*.log"]],
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Globs of paths to skip.", examples=[["/var/log/app/*.gz"]]
+    )
     start_at: Literal["beginning", "end"] = Field(
-        default="beginning", description="Where to start a file with no checkpoint found at startup "
-        "(files appearing later are always read from the beginning).")
-    scan_interval: Duration = Field(default=10.0, gt=0, description="Rescan the globs this often "
-                                    "(filesystem events make discovery prompt in between).", examples=["10s"])
-    watch: bool = Field(default=True, description="Use filesystem events (inotify via watchfiles) for prompt "
-                        "discovery and reading.")
-    poll_interval: Duration = Field(default=0.25, gt=0, description="How often idle open files are checked "
-                                    "for new data.", examples=["250ms"])
-    read_chunk_bytes: ByteSize = Field(default=256 * 1024, gt=0, description="Bytes read per file per turn.",
-                                       examples=["256KiB"])
+        default="beginning",
+        description="Where to start a file with no checkpoint found at startup "
+        "(files appearing later are always read from the beginning).",
+    )
+    scan_interval: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Rescan the globs this often (filesystem events make discovery prompt in between).",
+        examples=["10s"],
+    )
+    watch: bool = Field(
+        default=True, description="Use filesystem events (inotify via watchfiles) for prompt discovery and reading."
+    )
+    poll_interval: Duration = Field(
+        default=0.25, gt=0, description="How often idle open files are checked for new data.", examples=["250ms"]
+    )
+    read_chunk_bytes: ByteSize = Field(
+        default=256 * 1024, gt=0, description="Bytes read per file per turn.", examples=["256KiB"]
+    )
     batch_max_lines: int = Field(default=1000, gt=0, description="Events per emitted batch at most.")
-    batch_max_bytes: ByteSize = Field(default=1024 * 1024, gt=0, description="Raw bytes per emitted batch "
-                                      "at most (a single longer line still makes one batch).", examples=["1MiB"])
-    max_line_bytes: ByteSize = Field(default=1024 * 1024, gt=0, description="Longer lines are cut to this "
-                                     "and tagged `_truncated`; the rest is skipped, never buffered.",
-                                     examples=["1MiB"])
-    ignore_older: Duration | None = Field(default=None, description="Skip files not modified for this long "
-                                          "(unset: read all).", examples=["24h"])
-    close_inactive: Duration = Field(default=300.0, gt=0, description="Close a file without new data for this "
-                                     "long; its unterminated last line is emitted then.", examples=["5m"])
+    batch_max_bytes: ByteSize = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Raw bytes per emitted batch at most (a single longer line still makes one batch).",
+        examples=["1MiB"],
+    )
+    max_line_bytes: ByteSize = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Longer lines are cut to this and tagged `_truncated`; the rest is skipped, never buffered.",
+        examples=["1MiB"],
+    )
+    ignore_older: Duration | None = Field(
+        default=None, description="Skip files not modified for this long (unset: read all).", examples=["24h"]
+    )
+    close_inactive: Duration = Field(
+        default=300.0,
+        gt=0,
+        description="Close a file without new data for this long; its unterminated last line is emitted then.",
+        examples=["5m"],
+    )
     max_open_files: int = Field(default=1024, gt=0, description="Files open at once; more wait their turn.")
-    multiline: MultilineConfig | None = Field(default=None, description="Join multiline records "
-                                              "(stack traces).", examples=[{"preset": "python_traceback"}])
-    fingerprint_bytes: ByteSize = Field(default=1024, gt=0, description="Leading bytes hashed into the file "
-                                        "identity (with device and inode).")
-    checkpoint_interval: Duration = Field(default=5.0, gt=0, description="Write the checkpoint this often "
-                                          "(and at shutdown).", examples=["5s"])
-    checkpoint_retention: Duration = Field(default=86400.0, gt=0, description="Forget checkpoint entries of "
-                                           "files not seen for this long.", examples=["24h"])
+    multiline: MultilineConfig | None = Field(
+        default=None, description="Join multiline records (stack traces).", examples=[{"preset": "python_traceback"}]
+    )
+    fingerprint_bytes: ByteSize = Field(
+        default=1024, gt=0, description="Leading bytes hashed into the file identity (with device and inode)."
+    )
+    checkpoint_interval: Duration = Field(
+        default=5.0, gt=0, description="Write the checkpoint this often (and at shutdown).", examples=["5s"]
+    )
+    checkpoint_retention: Duration = Field(
+        default=86400.0,
+        gt=0,
+        description="Forget checkpoint entries of files not seen for this long.",
+        examples=["24h"],
+    )

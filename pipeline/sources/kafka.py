@@ -57,33 +57,65 @@ PAUSE_AFTER_S = 5.0
 
 class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
     type: Literal["kafka"]
-    log_type: str | None = Field(default=None, description="log_type set on events that arrive without one "
-                                 "(the agent normally sets it).", examples=["application"])
-    topics: list[str] | None = Field(default=None, min_length=1, description="Topics to consume (or "
-                                     "`topic_pattern`).", examples=[["application-logs", "access-logs"]])
-    topic_pattern: str | None = Field(default=None, description="Regex of the topics to consume (Python `re` "
-                                      "syntax); new matching topics are picked up.", examples=[".*-logs"])
-    group_id: str = Field(min_length=1, description="Consumer group: processors with one group_id share the "
-                          "partitions.", examples=["pipeline-processor"])
+    log_type: str | None = Field(
+        default=None,
+        description="log_type set on events that arrive without one (the agent normally sets it).",
+        examples=["application"],
+    )
+    topics: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Topics to consume (or `topic_pattern`).",
+        examples=[["application-logs", "access-logs"]],
+    )
+    topic_pattern: str | None = Field(
+        default=None,
+        description="Regex of the topics to consume (Python `re` syntax); new matching topics are picked up.",
+        examples=[".*-logs"],
+    )
+    group_id: str = Field(
+        min_length=1,
+        description="Consumer group: processors with one group_id share the partitions.",
+        examples=["pipeline-processor"],
+    )
     start_from: Literal["earliest", "latest"] = Field(
-        default="earliest", description="Where a group with no committed offset starts (auto_offset_reset).")
-    max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany "
-                                   "max_records).")
+        default="earliest", description="Where a group with no committed offset starts (auto_offset_reset)."
+    )
+    max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany max_records).")
     fetch_timeout: Duration = Field(default=0.5, gt=0, description="How long one poll waits for records.")
-    commit_interval: Duration = Field(default=5.0, gt=0, description="How often released offsets are "
-                                      "committed (also at revocation and shutdown). After a crash at most this "
-                                      "much settled data is consumed again.", examples=["5s"])
-    session_timeout: Duration = Field(default=10.0, gt=0, description="Group session timeout: a member silent "
-                                      "this long (crashed) loses its partitions.", examples=["10s"])
-    heartbeat_interval: Duration = Field(default=3.0, gt=0, description="Heartbeat period (under a third of "
-                                         "session_timeout).")
-    max_poll_interval: Duration = Field(default=300.0, gt=0, description="A member that does not poll this "
-                                        "long leaves the group (this source keeps polling while backpressured).")
-    revoke_timeout: Duration = Field(default=5.0, ge=0, description="On a rebalance, how long to wait for the "
-                                     "revoked partitions' in-flight batches before committing; what is not "
-                                     "settled by then is consumed again by the new owner.")
-    fetch_max_bytes: ByteSize = Field(default=50 * 1024 * 1024, gt=0, description="Bytes one fetch returns at "
-                                      "most.", examples=["50MiB"])
+    commit_interval: Duration = Field(
+        default=5.0,
+        gt=0,
+        description="How often released offsets are "
+        "committed (also at revocation and shutdown). After a crash at most this "
+        "much settled data is consumed again.",
+        examples=["5s"],
+    )
+    session_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Group session timeout: a member silent this long (crashed) loses its partitions.",
+        examples=["10s"],
+    )
+    heartbeat_interval: Duration = Field(
+        default=3.0, gt=0, description="Heartbeat period (under a third of session_timeout)."
+    )
+    max_poll_interval: Duration = Field(
+        default=300.0,
+        gt=0,
+        description="A member that does not poll this "
+        "long leaves the group (this source keeps polling while backpressured).",
+    )
+    revoke_timeout: Duration = Field(
+        default=5.0,
+        ge=0,
+        description="On a rebalance, how long to wait for the "
+        "revoked partitions' in-flight batches before committing; what is not "
+        "settled by then is consumed again by the new owner.",
+    )
+    fetch_max_bytes: ByteSize = Field(
+        default=50 * 1024 * 1024, gt=0, description="Bytes one fetch returns at most.", examples=["50MiB"]
+    )
 
     @model_validator(mode="after")
     def _one_subscription(self) -> KafkaSourceConfig:
@@ -153,12 +185,16 @@ class _Listener:
 ConsumerRebalanceListener.register(_Listener)
 
 
-
 class KafkaSource:
     can_acknowledge = True
 
-    def __init__(self, name: str, config: KafkaSourceConfig, dlq: DeadLetterQueue,
-                 consumer_factory: ConsumerFactory = AIOKafkaConsumer) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: KafkaSourceConfig,
+        dlq: DeadLetterQueue,
+        consumer_factory: ConsumerFactory = AIOKafkaConsumer,
+    ) -> None:
         self.name = name
         self.config = config
         self.dlq = dlq
@@ -201,8 +237,10 @@ class KafkaSource:
             except (KafkaError, OSError) as exc:
                 await self._stop_consumer(consumer)
                 delay = backoff.next_delay()
-                log.warning("kafka consumer cannot start, retrying", extra={
-                    "component": self.name, "error": describe_error(exc), "retry_in_s": round(delay, 3)})
+                log.warning(
+                    "kafka consumer cannot start, retrying",
+                    extra={"component": self.name, "error": describe_error(exc), "retry_in_s": round(delay, 3)},
+                )
                 await _sleep_or_shutdown(ctx, delay)
                 continue
             self.consumer = consumer
@@ -223,8 +261,10 @@ class KafkaSource:
             try:
                 await asyncio.wait_for(asyncio.gather(*busy), self.config.revoke_timeout)
             except TimeoutError:
-                log.warning("revoked partitions still have unsettled batches; the new owner consumes them again",
-                            extra={"component": self.name, "partitions": sorted(map(str, trackers))})
+                log.warning(
+                    "revoked partitions still have unsettled batches; the new owner consumes them again",
+                    extra={"component": self.name, "partitions": sorted(map(str, trackers))},
+                )
         await self.commit(trackers)
         for tp, tracker in trackers.items():
             tracker.revoked = True
@@ -233,9 +273,10 @@ class KafkaSource:
             self._end_offsets.pop(tp, None)
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("kafka partitions assigned", extra={"component": self.name,
-                                                     "partitions": sorted(f"{tp.topic}[{tp.partition}]"
-                                                                          for tp in assigned)})
+        log.info(
+            "kafka partitions assigned",
+            extra={"component": self.name, "partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)},
+        )
 
     # -- commits -----------------------------------------------------------
     async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> None:
@@ -244,8 +285,11 @@ class KafkaSource:
         if consumer is None:
             return
         trackers = dict(self.trackers) if trackers is None else trackers
-        due = {tp: (t, t.watermark.position) for tp, t in trackers.items()
-               if not t.revoked and t.watermark.position > t.committed}
+        due = {
+            tp: (t, t.watermark.position)
+            for tp, t in trackers.items()
+            if not t.revoked and t.watermark.position > t.committed
+        }
         if not due:
             return
         async with self._commit_lock:
@@ -253,8 +297,7 @@ class KafkaSource:
                 await consumer.commit({tp: OffsetAndMetadata(pos, "") for tp, (_, pos) in due.items()})
             except (KafkaError, OSError) as exc:
                 # Not fatal: a later commit covers it; a crash meanwhile only replays settled records.
-                log.warning("kafka offset commit failed", extra={"component": self.name,
-                                                                 "error": describe_error(exc)})
+                log.warning("kafka offset commit failed", extra={"component": self.name, "error": describe_error(exc)})
                 return
         for tracker, pos in due.values():
             tracker.committed = max(tracker.committed, pos)
@@ -268,9 +311,13 @@ class KafkaSource:
 
     def register_metrics(self, metrics: Metrics) -> None:
         # The topology drops this registration when the source closes (owner = the source).
-        metrics.gauge("pipeline_kafka_consumer_lag", "Records of a partition not yet committed by the group "
-                      "(highwater - committed offset).", ["component", "topic", "partition"],
-                      self.lag_samples, owner=self)
+        metrics.gauge(
+            "pipeline_kafka_consumer_lag",
+            "Records of a partition not yet committed by the group (highwater - committed offset).",
+            ["component", "topic", "partition"],
+            self.lag_samples,
+            owner=self,
+        )
 
     def lag_samples(self) -> Iterator[tuple[dict[str, str], float]]:
         consumer = self.consumer
@@ -282,8 +329,10 @@ class KafkaSource:
             except (AssertionError, KafkaError):  # revoked since the snapshot
                 continue
             if highwater is not None:
-                yield ({"component": self.name, "topic": tp.topic, "partition": str(tp.partition)},
-                       float(max(0, highwater - tracker.committed)))
+                yield (
+                    {"component": self.name, "topic": tp.topic, "partition": str(tp.partition)},
+                    float(max(0, highwater - tracker.committed)),
+                )
 
     # -- reading -----------------------------------------------------------
     async def run(self, ctx: SourceContext) -> None:
@@ -311,8 +360,7 @@ class KafkaSource:
                 records = await consumer.getmany(timeout_ms=timeout_ms, max_records=cfg.max_batch_records)
             except KafkaError as exc:
                 delay = backoff.next_delay()
-                log.warning("kafka poll failed, retrying", extra={"component": self.name,
-                                                                  "error": describe_error(exc)})
+                log.warning("kafka poll failed, retrying", extra={"component": self.name, "error": describe_error(exc)})
                 await _sleep_or_shutdown(ctx, delay)
                 continue
             backoff.reset()
@@ -332,8 +380,9 @@ class KafkaSource:
             return
         await self._emit(ctx, Batch(events, Receipt(release)))
 
-    def _decode(self, records: dict[TopicPartition, list[Any]], ctx: SourceContext
-                ) -> tuple[list[Event], Ranges, list[dict[str, Any]], list[str]]:
+    def _decode(
+        self, records: dict[TopicPartition, list[Any]], ctx: SourceContext
+    ) -> tuple[list[Event], Ranges, list[dict[str, Any]], list[str]]:
         """One loop over the records: decode, stamp `source`, and note each partition's range."""
         events: list[Event] = []
         ranges: Ranges = []
@@ -408,8 +457,9 @@ class KafkaSource:
                         # Only paused partitions: returns nothing, but counts as a poll for max_poll_interval.
                         await consumer.getmany(*paused, timeout_ms=0)
                     except KafkaError as exc:
-                        log.warning("kafka keepalive poll failed", extra={"component": self.name,
-                                                                          "error": describe_error(exc)})
+                        log.warning(
+                            "kafka keepalive poll failed", extra={"component": self.name, "error": describe_error(exc)}
+                        )
                 await asyncio.wait({task}, timeout=1.0)
         finally:
             still = paused & set(consumer.assignment())
@@ -455,7 +505,9 @@ def _dead_letter(topic: str, partition: int, msg: Any) -> dict[str, Any]:
     value = msg.value
     key = msg.key
     return {
-        "topic": topic, "partition": partition, "offset": msg.offset,
+        "topic": topic,
+        "partition": partition,
+        "offset": msg.offset,
         "key": key.decode("utf-8", "replace") if key is not None else None,
         "value": value.decode("utf-8", "replace") if value is not None else None,
     }

@@ -46,7 +46,7 @@ class LineSplitter:
             self._buf = b""
             self._discarding = False
             self._line_start = end
-            chunk = chunk[nl + 1:]
+            chunk = chunk[nl + 1 :]
         data = self._buf + chunk if self._buf else chunk
         parts = data.split(b"\n")
         rest = parts.pop()

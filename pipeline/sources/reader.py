@@ -68,7 +68,6 @@ class ChunkReader:
         return self.splitter.flush()
 
 
-
 class Stamp:
     """What every event of one file carries: host, path, log_type, the event-id hasher."""
 
@@ -155,11 +154,22 @@ class PlainFramer:
                 text = raw.decode("utf-8", "replace")
                 tags = [INVALID_UTF8, TRUNCATED] if truncated else [INVALID_UTF8]
             if log_type:
-                event = {"@timestamp": ts, "message": text, "host": host, "log_type": log_type,
-                         "source": {"path": path, "offset": start}, "event_id": f"{prefix}{start:012x}"}
+                event = {
+                    "@timestamp": ts,
+                    "message": text,
+                    "host": host,
+                    "log_type": log_type,
+                    "source": {"path": path, "offset": start},
+                    "event_id": f"{prefix}{start:012x}",
+                }
             else:
-                event = {"@timestamp": ts, "message": text, "host": host,
-                         "source": {"path": path, "offset": start}, "event_id": f"{prefix}{start:012x}"}
+                event = {
+                    "@timestamp": ts,
+                    "message": text,
+                    "host": host,
+                    "source": {"path": path, "offset": start},
+                    "event_id": f"{prefix}{start:012x}",
+                }
             if tags:
                 event["tags"] = tags
             append(event)

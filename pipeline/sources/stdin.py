@@ -29,8 +29,9 @@ from pipeline.units import ByteSize
 class StdinSourceConfig(SourceConfig):
     type: Literal["stdin"]
     batch_max_events: int = Field(default=1000, gt=0, description="Lines per emitted batch at most.")
-    max_line_bytes: ByteSize = Field(default=1024 * 1024, gt=0,
-                                     description="Longer lines are cut and tagged `_truncated`.")
+    max_line_bytes: ByteSize = Field(
+        default=1024 * 1024, gt=0, description="Longer lines are cut and tagged `_truncated`."
+    )
 
 
 class StdinSource:

@@ -46,9 +46,13 @@ def rows_counter(metrics: Metrics) -> Counter:
     """`pipeline_clickhouse_rows_total{component, table, result}`, one per metrics registry."""
     counter = _COUNTERS.get(metrics)
     if counter is None:
-        counter = Counter("pipeline_clickhouse_rows", "Rows handled by a clickhouse sink, by table and result "
-                          "(inserted, rejected, retried) and bisection inserts (bisected).",
-                          ["component", "table", "result"], registry=metrics.registry)
+        counter = Counter(
+            "pipeline_clickhouse_rows",
+            "Rows handled by a clickhouse sink, by table and result "
+            "(inserted, rejected, retried) and bisection inserts (bisected).",
+            ["component", "table", "result"],
+            registry=metrics.registry,
+        )
         _COUNTERS[metrics] = counter
     return counter
 
@@ -56,8 +60,9 @@ def rows_counter(metrics: Metrics) -> Counter:
 class _Retry(Exception):
     """An insert failed transiently part-way: these event indices still need delivering."""
 
-    def __init__(self, cause: BaseException, pending: list[int], inserted: int,
-                 rejected: list[tuple[int, str]]) -> None:
+    def __init__(
+        self, cause: BaseException, pending: list[int], inserted: int, rejected: list[tuple[int, str]]
+    ) -> None:
         super().__init__(describe(cause))
         self.cause = cause
         self.pending = pending
@@ -66,20 +71,26 @@ class _Retry(Exception):
 
 
 class ClickHouseSink:
-    def __init__(self, name: str, config: ClickHouseSinkConfig, *, data_dir: Path, metrics: Metrics,
-                 factory: ClientFactory | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ClickHouseSinkConfig,
+        *,
+        data_dir: Path,
+        metrics: Metrics,
+        factory: ClientFactory | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.target = resolve_target(config.dsn, data_dir, cwd)
         self.database = config.effective_database
         self.tables = {key: config.table.replace("{log_type}", key) for key in SCHEMAS}
-        self.client = ClickHouseClient(self.target, config, _password(config), factory,
-                                       threads=config.max_in_flight)
+        self.client = ClickHouseClient(self.target, config, _password(config), factory, threads=config.max_in_flight)
         # Columns go on the wire as cheaper types (String for LowCardinality, FixedString(16) for
         # IPv6) that the server converts; said explicitly so a profile that turned it off still works
         # (a server older than 23.3 refuses the unknown setting: a retried error, never a DLQ entry).
-        self._settings: dict[str, Any] = {"input_format_native_allow_types_conversion": 1,
-                                          **config.insert_settings}
+        self._settings: dict[str, Any] = {"input_format_native_allow_types_conversion": 1, **config.insert_settings}
         self._rows = rows_counter(metrics)
         self._tables_missing = False  # a table or the database was dropped under us: recreate before inserting
 
@@ -97,17 +108,27 @@ class ClickHouseSink:
             if self.config.create_tables:
                 await self.client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
                 for key, schema in SCHEMAS.items():
-                    await self.client.command(schema.ddl(self.database, self.tables[key], dedup=self.config.dedup,
-                                                         retention_days=self.config.retention_days))
+                    await self.client.command(
+                        schema.ddl(
+                            self.database,
+                            self.tables[key],
+                            dedup=self.config.dedup,
+                            retention_days=self.config.retention_days,
+                        )
+                    )
                 self._tables_missing = False
                 return
-            missing = [t for t in self.tables.values()
-                       if str(await self.client.command(f"EXISTS TABLE `{self.database}`.`{t}`")).strip() != "1"]
+            missing = [
+                t
+                for t in self.tables.values()
+                if str(await self.client.command(f"EXISTS TABLE `{self.database}`.`{t}`")).strip() != "1"
+            ]
         except Exception as exc:
             raise TransientError(f"preparing tables in {self.target.describe()}: {describe(exc)}") from exc
         if missing:
-            raise TransientError(f"tables missing in database {self.database} (create_tables is off): "
-                                 f"{', '.join(missing)}")
+            raise TransientError(
+                f"tables missing in database {self.database} (create_tables is off): {', '.join(missing)}"
+            )
 
     async def healthcheck(self) -> None:
         if not self.client.is_open:
@@ -152,7 +173,7 @@ class ClickHouseSink:
                 # Part of the send landed: retry only what did not (this table's rest, later tables).
                 rejected.extend(exc.rejected)
                 retry.extend(exc.pending)
-                for later in list(groups.values())[n + 1:]:
+                for later in list(groups.values())[n + 1 :]:
                     retry.extend(later)
                 break
             delivered_any = delivered_any or inserted > 0

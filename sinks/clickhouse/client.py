@@ -31,8 +31,16 @@ class SyncClient(Protocol):
 
     def query(self, query: str) -> Any: ...
 
-    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str], database: str,
-               column_type_names: Sequence[str], column_oriented: bool, settings: dict[str, Any]) -> Any: ...
+    def insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        database: str,
+        column_type_names: Sequence[str],
+        column_oriented: bool,
+        settings: dict[str, Any],
+    ) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -66,47 +74,51 @@ def default_factory(target: Target, config: ClickHouseSinkConfig, password: str 
 
 # Server error codes worth waiting out: overload, timeouts, network, a table or database
 # that went missing (recreated at the next start), or credentials an operator is fixing.
-TRANSIENT_CODES = frozenset({
-    3,    # UNEXPECTED_END_OF_FILE
-    60,   # UNKNOWN_TABLE
-    81,   # UNKNOWN_DATABASE
-    159,  # TIMEOUT_EXCEEDED
-    160,  # TOO_SLOW
-    164,  # READONLY
-    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
-    203,  # NO_FREE_CONNECTION
-    209,  # SOCKET_TIMEOUT
-    210,  # NETWORK_ERROR
-    236,  # ABORTED
-    241,  # MEMORY_LIMIT_EXCEEDED
-    242,  # TABLE_IS_READ_ONLY
-    252,  # TOO_MANY_PARTS
-    285,  # TOO_FEW_LIVE_REPLICAS
-    319,  # UNKNOWN_STATUS_OF_INSERT
-    394,  # QUERY_WAS_CANCELLED
-    425,  # SYSTEM_ERROR
-    497,  # ACCESS_DENIED
-    516,  # AUTHENTICATION_FAILED
-    999,  # KEEPER_EXCEPTION
-})
+TRANSIENT_CODES = frozenset(
+    {
+        3,  # UNEXPECTED_END_OF_FILE
+        60,  # UNKNOWN_TABLE
+        81,  # UNKNOWN_DATABASE
+        159,  # TIMEOUT_EXCEEDED
+        160,  # TOO_SLOW
+        164,  # READONLY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        497,  # ACCESS_DENIED
+        516,  # AUTHENTICATION_FAILED
+        999,  # KEEPER_EXCEPTION
+    }
+)
 # Server error codes that blame the data: some row in the block does not fit.
-DATA_CODES = frozenset({
-    6,    # CANNOT_PARSE_TEXT
-    27,   # CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    38,   # CANNOT_PARSE_DATE
-    41,   # CANNOT_PARSE_DATETIME
-    53,   # TYPE_MISMATCH
-    69,   # ARGUMENT_OUT_OF_BOUND
-    70,   # CANNOT_CONVERT_TYPE
-    72,   # CANNOT_PARSE_NUMBER
-    117,  # INCORRECT_DATA
-    131,  # TOO_LARGE_STRING_SIZE
-    321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-    349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-    441,  # CANNOT_PARSE_IPV4
-    442,  # CANNOT_PARSE_IPV6
-    469,  # VIOLATED_CONSTRAINT
-})
+DATA_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        441,  # CANNOT_PARSE_IPV4
+        442,  # CANNOT_PARSE_IPV6
+        469,  # VIOLATED_CONSTRAINT
+    }
+)
 # Raised by clickhouse-connect while serialising a value it cannot encode for its column.
 _CLIENT_DATA_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, struct.error, UnicodeError)
 
@@ -145,6 +157,7 @@ def describe(exc: BaseException) -> str:
 
 # -- the client -------------------------------------------------------------------------
 
+
 @dataclass
 class QueryResult:
     column_names: list[str]
@@ -154,8 +167,14 @@ class QueryResult:
 class ClickHouseClient:
     """One clickhouse-connect client, used only from its own worker thread(s)."""
 
-    def __init__(self, target: Target, config: ClickHouseSinkConfig, password: str | None = None,
-                 factory: ClientFactory | None = None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        target: Target,
+        config: ClickHouseSinkConfig,
+        password: str | None = None,
+        factory: ClientFactory | None = None,
+        threads: int = 1,
+    ) -> None:
         self.target = target
         self.config = config
         self._password = password
@@ -194,10 +213,25 @@ class ClickHouseClient:
         result = await self._call(self._require().query, sql)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
-    async def insert(self, database: str, table: str, columns: list[list[Any]], names: Sequence[str],
-                     types: Sequence[str], settings: dict[str, Any]) -> None:
-        await self._call(self._require().insert, table, columns, column_names=names, database=database,
-                         column_type_names=types, column_oriented=True, settings=settings)
+    async def insert(
+        self,
+        database: str,
+        table: str,
+        columns: list[list[Any]],
+        names: Sequence[str],
+        types: Sequence[str],
+        settings: dict[str, Any],
+    ) -> None:
+        await self._call(
+            self._require().insert,
+            table,
+            columns,
+            column_names=names,
+            database=database,
+            column_type_names=types,
+            column_oriented=True,
+            settings=settings,
+        )
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

@@ -39,38 +39,59 @@ class ClickHouseSinkConfig(SinkConfig):
         examples=["chdb:", "chdb:///var/lib/pipeline/clickhouse", "http://default@clickhouse:8123/logs"],
     )
     password: SecretStr | None = Field(
-        default=None, description="Server password (overrides one in the DSN). Not used by chDB.",
-        examples=["${CLICKHOUSE_PASSWORD}"])
+        default=None,
+        description="Server password (overrides one in the DSN). Not used by chDB.",
+        examples=["${CLICKHOUSE_PASSWORD}"],
+    )
     password_file: Path | None = Field(
-        default=None, description="File holding the server password (trailing newline stripped).",
-        examples=["/run/secrets/clickhouse-password"])
+        default=None,
+        description="File holding the server password (trailing newline stripped).",
+        examples=["/run/secrets/clickhouse-password"],
+    )
     database: str = Field(
-        default=DEFAULT_DATABASE, description="Database of the tables (created at start with `create_tables`). "
+        default=DEFAULT_DATABASE,
+        description="Database of the tables (created at start with `create_tables`). "
         "A database in a server DSN's path is used when this is not set; setting both differently is an error.",
-        examples=["logs"])
+        examples=["logs"],
+    )
     table: str = Field(
-        default=DEFAULT_TABLE, description="Table name template; the only placeholder is `{log_type}`, which is "
+        default=DEFAULT_TABLE,
+        description="Table name template; the only placeholder is `{log_type}`, which is "
         "the event's log_type when it has a typed schema (application, access, error) and `other` for any "
-        "other or missing log_type (the generic table).", examples=["{log_type}_logs"])
+        "other or missing log_type (the generic table).",
+        examples=["{log_type}_logs"],
+    )
     create_tables: bool = Field(
-        default=True, description="Create the database and the four tables (application, access, error, other) "
-        "at start when missing. Existing tables are never altered.")
+        default=True,
+        description="Create the database and the four tables (application, access, error, other) "
+        "at start when missing. Existing tables are never altered.",
+    )
     dedup: bool = Field(
-        default=False, description="Create tables as ReplacingMergeTree keyed on event_id (event_id joins the "
+        default=False,
+        description="Create tables as ReplacingMergeTree keyed on event_id (event_id joins the "
         "ORDER BY), so a replayed event collapses with its first copy at merge time (query with FINAL to see "
-        "collapsed rows before merges). Inserts are idempotent on retry either way (insert_deduplication_token).")
+        "collapsed rows before merges). Inserts are idempotent on retry either way (insert_deduplication_token).",
+    )
     retention_days: int = Field(
-        default=30, ge=0, description="TTL of rows by their timestamp, in days; 0 keeps rows forever. Rows "
-        "already older than this when inserted are dropped by ClickHouse at once.", examples=[30])
+        default=30,
+        ge=0,
+        description="TTL of rows by their timestamp, in days; 0 keeps rows forever. Rows "
+        "already older than this when inserted are dropped by ClickHouse at once.",
+        examples=[30],
+    )
     insert_settings: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Extra ClickHouse settings sent with every insert.",
-        examples=[{"async_insert": 0}])
+        default_factory=dict,
+        description="Extra ClickHouse settings sent with every insert.",
+        examples=[{"async_insert": 0}],
+    )
     connect_timeout: Duration = Field(default=10.0, gt=0, description="Server connect timeout.", examples=["10s"])
-    send_receive_timeout: Duration = Field(default=60.0, gt=0, description="Server request timeout.",
-                                           examples=["60s"])
+    send_receive_timeout: Duration = Field(default=60.0, gt=0, description="Server request timeout.", examples=["60s"])
     verify: bool = Field(default=True, description="Verify the server's TLS certificate (https).")
-    ca_file: Path | None = Field(default=None, description="CA bundle for the server's TLS certificate.",
-                                 examples=["/etc/ssl/certs/clickhouse-ca.pem"])
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle for the server's TLS certificate.",
+        examples=["/etc/ssl/certs/clickhouse-ca.pem"],
+    )
 
     @field_validator("dsn")
     @classmethod

@@ -62,6 +62,7 @@ def _text(value: Any) -> str:
 
 # -- converters -----------------------------------------------------------------------
 
+
 def convert_string(column: str, values: list[Any]) -> Converted:
     return [v if type(v) is str else "" if v is None else _text(v) for v in values], {}, {}
 
@@ -330,9 +331,14 @@ class TableSchema:
                 assert leaves is not None and len(path) == 3, f"unsupported column path {path}"
                 leaves.add(path[2])
         object.__setattr__(self, "named", frozenset(named))
-        object.__setattr__(self, "nested", {
-            k: {sk: (frozenset(v) if v is not None else None) for sk, v in subs.items()}
-            for k, subs in nested.items()})
+        object.__setattr__(
+            self,
+            "nested",
+            {
+                k: {sk: (frozenset(v) if v is not None else None) for sk, v in subs.items()}
+                for k, subs in nested.items()
+            },
+        )
 
     @property
     def names(self) -> list[str]:
@@ -365,64 +371,80 @@ class TableSchema:
 
 # Field names follow parsers/formats (access.py, error.py, application.py) and parsers/geoip.py.
 SCHEMAS: dict[str, TableSchema] = {
-    "application": TableSchema("application", (
-        *COMMON,
-        _col("level", LC),
-        _col("logger", LC),
-        _col("thread", "String"),
-        _col("stack_trace", "String"),
-        _col("request_id", "String"),
-        _col("trace_id", "String"),
-        _col("span_id", "String"),
-        _col("service", LC),
-    ), order_by=("level", "timestamp")),
-    "access": TableSchema("access", (
-        *COMMON,
-        _col("client_ip", "IPv6"),
-        _col("user", "String"),
-        _col("method", LC),
-        _col("path", "String"),
-        _col("query", "String"),
-        _col("http_version", LC),
-        _col("status", "UInt16"),
-        _col("bytes", "UInt64"),
-        _col("referrer", "String"),
-        _col("user_agent", "String"),
-        _col("x_forwarded_for", "String"),
-        _col("request_time", "Float32"),
-        _col("upstream_connect_time", "Float32"),
-        _col("upstream_header_time", "Float32"),
-        _col("upstream_response_time", "Float32"),
-        _col("upstream_addr", "String"),
-        _col("upstream_status", LC),
-        _col("upstream_cache_status", LC),
-        *GEO,
-    ), order_by=("status", "timestamp")),
-    "error": TableSchema("error", (
-        *COMMON,
-        _col("level", LC),
-        _col("pid", "UInt32"),
-        _col("tid", "UInt64"),
-        _col("connection_id", "UInt64"),
-        _col("client_ip", "IPv6"),
-        _col("client_port", "UInt16"),
-        _col("server", LC),
-        _col("request", "String"),
-        _col("method", LC),
-        _col("path", "String"),
-        _col("upstream", "String"),
-        _col("host_header", LC),
-        _col("referrer", "String"),
-        _col("module", LC),
-        _col("error_code", LC),
-        _col("os_error", "String"),
-        *GEO,
-    ), order_by=("level", "timestamp")),
-    "other": TableSchema("other", (
-        *COMMON,
-        _col("log_type", LC),
-        _col("level", LC),
-    ), order_by=("log_type", "timestamp")),
+    "application": TableSchema(
+        "application",
+        (
+            *COMMON,
+            _col("level", LC),
+            _col("logger", LC),
+            _col("thread", "String"),
+            _col("stack_trace", "String"),
+            _col("request_id", "String"),
+            _col("trace_id", "String"),
+            _col("span_id", "String"),
+            _col("service", LC),
+        ),
+        order_by=("level", "timestamp"),
+    ),
+    "access": TableSchema(
+        "access",
+        (
+            *COMMON,
+            _col("client_ip", "IPv6"),
+            _col("user", "String"),
+            _col("method", LC),
+            _col("path", "String"),
+            _col("query", "String"),
+            _col("http_version", LC),
+            _col("status", "UInt16"),
+            _col("bytes", "UInt64"),
+            _col("referrer", "String"),
+            _col("user_agent", "String"),
+            _col("x_forwarded_for", "String"),
+            _col("request_time", "Float32"),
+            _col("upstream_connect_time", "Float32"),
+            _col("upstream_header_time", "Float32"),
+            _col("upstream_response_time", "Float32"),
+            _col("upstream_addr", "String"),
+            _col("upstream_status", LC),
+            _col("upstream_cache_status", LC),
+            *GEO,
+        ),
+        order_by=("status", "timestamp"),
+    ),
+    "error": TableSchema(
+        "error",
+        (
+            *COMMON,
+            _col("level", LC),
+            _col("pid", "UInt32"),
+            _col("tid", "UInt64"),
+            _col("connection_id", "UInt64"),
+            _col("client_ip", "IPv6"),
+            _col("client_port", "UInt16"),
+            _col("server", LC),
+            _col("request", "String"),
+            _col("method", LC),
+            _col("path", "String"),
+            _col("upstream", "String"),
+            _col("host_header", LC),
+            _col("referrer", "String"),
+            _col("module", LC),
+            _col("error_code", LC),
+            _col("os_error", "String"),
+            *GEO,
+        ),
+        order_by=("level", "timestamp"),
+    ),
+    "other": TableSchema(
+        "other",
+        (
+            *COMMON,
+            _col("log_type", LC),
+            _col("level", LC),
+        ),
+        order_by=("log_type", "timestamp"),
+    ),
 }
 
 
@@ -431,6 +453,7 @@ def schema_key(log_type: Any) -> str:
 
 
 # -- events -> columns --------------------------------------------------------------------
+
 
 def _pluck(events: Sequence[Event], path: Path, cache: dict[Path, list[Any]]) -> list[Any]:
     """The values at `path` of every event (None where absent); parents are plucked once per batch."""
@@ -487,8 +510,7 @@ class Rows:
 
     def take(self, positions: Sequence[int]) -> Rows:
         """The rows at `positions` (positions into this Rows, not into the events)."""
-        return Rows([[col[p] for p in positions] for col in self.columns],
-                    [self.indices[p] for p in positions], [])
+        return Rows([[col[p] for p in positions] for col in self.columns], [self.indices[p] for p in positions], [])
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -58,9 +58,13 @@ def items_counter(metrics: Metrics) -> Counter:
     """`pipeline_elasticsearch_items_total{component, result}`, one per metrics registry."""
     counter = _COUNTERS.get(metrics)
     if counter is None:
-        counter = Counter("pipeline_elasticsearch_items", "Bulk items by result: created, duplicate (409 on "
-                          "create: already indexed), retry (429/5xx item, retried alone), rejected (dead-lettered).",
-                          ["component", "result"], registry=metrics.registry)
+        counter = Counter(
+            "pipeline_elasticsearch_items",
+            "Bulk items by result: created, duplicate (409 on "
+            "create: already indexed), retry (429/5xx item, retried alone), rejected (dead-lettered).",
+            ["component", "result"],
+            registry=metrics.registry,
+        )
         _COUNTERS[metrics] = counter
     return counter
 
@@ -106,8 +110,15 @@ def api_error_text(exc: ApiError) -> str:
 
 
 class ElasticsearchSink:
-    def __init__(self, name: str, config: ElasticsearchSinkConfig, *, metrics: Metrics, stats: ComponentStats,
-                 client_factory: ClientFactory | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ElasticsearchSinkConfig,
+        *,
+        metrics: Metrics,
+        stats: ComponentStats,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.stats = stats
@@ -140,8 +151,9 @@ class ElasticsearchSink:
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else 0
             if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
-                raise ConfigError([f"template: Elasticsearch refused index template {opts.name!r}: "
-                                   f"{api_error_text(exc)}"]) from None
+                raise ConfigError(
+                    [f"template: Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}"]
+                ) from None
             raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
         except TransportError as exc:
             raise TransientError(f"installing index template {opts.name!r} on {self._hosts}: {exc}") from exc
@@ -175,8 +187,14 @@ class ElasticsearchSink:
                 if n == 0:
                     raise  # nothing sent yet: the driver retries the whole send and logs why
                 # Earlier requests landed: retry only this one and the rest.
-                log.warning("bulk request failed, retrying its events", extra={
-                    "component": self.name, "error": str(exc), "events": sum(len(c.positions) for c in chunks[n:])})
+                log.warning(
+                    "bulk request failed, retrying its events",
+                    extra={
+                        "component": self.name,
+                        "error": str(exc),
+                        "events": sum(len(c.positions) for c in chunks[n:]),
+                    },
+                )
                 for later in chunks[n:]:
                     out.retry.extend(later.positions)
                 out.retry_causes["request"] += 1
@@ -213,13 +231,17 @@ class ElasticsearchSink:
         lines = chunk.body.split(b"\n")
         half = len(chunk.positions) // 2
         for start, stop in ((0, half), (half, len(chunk.positions))):
-            body = b"\n".join(lines[2 * start: 2 * stop]) + b"\n"
+            body = b"\n".join(lines[2 * start : 2 * stop]) + b"\n"
             await self._bulk(Chunk(body, chunk.positions[start:stop]), out)
 
     def _count(self, out: ItemOutcomes) -> None:
         items = self._items
-        for result, n in (("created", out.created), ("duplicate", out.duplicates), ("retry", len(out.retry)),
-                          ("rejected", len(out.rejected))):
+        for result, n in (
+            ("created", out.created),
+            ("duplicate", out.duplicates),
+            ("retry", len(out.retry)),
+            ("rejected", len(out.rejected)),
+        ):
             if n:
                 items.labels(self.name, result).inc(n)
 

@@ -92,8 +92,11 @@ class BulkEncoder:
         self.max_bytes = max_bytes
         self.id_field = id_field
 
-    def encode(self, events: Sequence[Event], positions: Sequence[int] | None = None,
-               ) -> tuple[list[Chunk], list[tuple[int, str]]]:
+    def encode(
+        self,
+        events: Sequence[Event],
+        positions: Sequence[int] | None = None,
+    ) -> tuple[list[Chunk], list[tuple[int, str]]]:
         """Returns the chunks, and the events that cannot be serialised at all (index, reason)."""
         chunks: list[Chunk] = []
         rejected: list[tuple[int, str]] = []

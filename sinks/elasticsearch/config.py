@@ -16,65 +16,105 @@ DATA_STREAM_INDEX = "logs-{log_type}-{namespace}"
 
 
 class IndexTemplateOptions(Model):
-    install: bool = Field(default=True, description="Install (or update) the index template at start. It is "
-                          "compared first and only written when it differs, so many replicas can start at once.")
-    name: str = Field(default="pipeline-logs", min_length=1, description="Name of the index template.",
-                      examples=["pipeline-logs"])
-    index_patterns: list[str] = Field(default_factory=lambda: ["logs-*"], min_length=1,
-                                      description="Indices (or data streams) the template applies to.",
-                                      examples=[["logs-*"]])
-    priority: int = Field(default=200, ge=0, description="Template priority. Above 100 so it wins over the "
-                          "built-in `logs-*-*` template of a default Elasticsearch distribution.",
-                          examples=[200])
+    install: bool = Field(
+        default=True,
+        description="Install (or update) the index template at start. It is "
+        "compared first and only written when it differs, so many replicas can start at once.",
+    )
+    name: str = Field(
+        default="pipeline-logs", min_length=1, description="Name of the index template.", examples=["pipeline-logs"]
+    )
+    index_patterns: list[str] = Field(
+        default_factory=lambda: ["logs-*"],
+        min_length=1,
+        description="Indices (or data streams) the template applies to.",
+        examples=[["logs-*"]],
+    )
+    priority: int = Field(
+        default=200,
+        ge=0,
+        description="Template priority. Above 100 so it wins over the "
+        "built-in `logs-*-*` template of a default Elasticsearch distribution.",
+        examples=[200],
+    )
     settings: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Extra index settings of the template (flat keys).",
-        examples=[{"index.number_of_shards": 1, "index.number_of_replicas": 1}])
+        default_factory=dict,
+        description="Extra index settings of the template (flat keys).",
+        examples=[{"index.number_of_shards": 1, "index.number_of_replicas": 1}],
+    )
 
 
 class ElasticsearchSinkConfig(SinkConfig):
     type: Literal["elasticsearch"]
-    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1,
-                             description="Elasticsearch nodes (scheme, host, port).",
-                             examples=[["https://es-1:9200", "https://es-2:9200"]])
-    username: str | None = Field(default=None, description="Basic auth user (with password or password_file).",
-                                 examples=["pipeline"])
-    password: SecretStr | None = Field(default=None, description="Basic auth password.",
-                                       examples=["${ES_PASSWORD}"])
-    password_file: Path | None = Field(default=None, description="File holding the basic auth password.",
-                                       examples=["/run/secrets/es-password"])
-    api_key: SecretStr | None = Field(default=None, description="API key (the base64 `id:key` form).",
-                                      examples=["${ES_API_KEY}"])
-    api_key_file: Path | None = Field(default=None, description="File holding the API key.",
-                                      examples=["/run/secrets/es-api-key"])
-    bearer_token: SecretStr | None = Field(default=None, description="Bearer (service account) token.",
-                                           examples=["${ES_TOKEN}"])
-    bearer_token_file: Path | None = Field(default=None, description="File holding the bearer token.",
-                                           examples=["/run/secrets/es-token"])
-    ca_file: Path | None = Field(default=None, description="CA bundle to verify the nodes' certificates.",
-                                 examples=["/etc/ssl/certs/es-ca.pem"])
+    hosts: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9200"],
+        min_length=1,
+        description="Elasticsearch nodes (scheme, host, port).",
+        examples=[["https://es-1:9200", "https://es-2:9200"]],
+    )
+    username: str | None = Field(
+        default=None, description="Basic auth user (with password or password_file).", examples=["pipeline"]
+    )
+    password: SecretStr | None = Field(default=None, description="Basic auth password.", examples=["${ES_PASSWORD}"])
+    password_file: Path | None = Field(
+        default=None, description="File holding the basic auth password.", examples=["/run/secrets/es-password"]
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key (the base64 `id:key` form).", examples=["${ES_API_KEY}"]
+    )
+    api_key_file: Path | None = Field(
+        default=None, description="File holding the API key.", examples=["/run/secrets/es-api-key"]
+    )
+    bearer_token: SecretStr | None = Field(
+        default=None, description="Bearer (service account) token.", examples=["${ES_TOKEN}"]
+    )
+    bearer_token_file: Path | None = Field(
+        default=None, description="File holding the bearer token.", examples=["/run/secrets/es-token"]
+    )
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the nodes' certificates.", examples=["/etc/ssl/certs/es-ca.pem"]
+    )
     verify: bool = Field(default=True, description="Verify TLS certificates (https hosts).")
     mode: Literal["index", "data_stream"] = Field(
-        default="index", description="`index`: write to the index rendered from `index` (one per log type and "
+        default="index",
+        description="`index`: write to the index rendered from `index` (one per log type and "
         "day by default). `data_stream`: write to the data stream `logs-{log_type}-{namespace}`; the template gets "
-        "a data_stream section (needs Elasticsearch's data-streams module).", examples=["index"])
+        "a data_stream section (needs Elasticsearch's data-streams module).",
+        examples=["index"],
+    )
     index: str = Field(
-        default=DEFAULT_INDEX, description="Index name template: `{field}` / `{dotted.field}` from the event, "
+        default=DEFAULT_INDEX,
+        description="Index name template: `{field}` / `{dotted.field}` from the event, "
         "`%Y %m %d %H` from its own @timestamp (a late event lands in its own day). Lowercased. In data_stream "
         "mode the default is `logs-{log_type}-{namespace}` and date codes are not allowed.",
-        examples=["logs-{log_type}-%Y.%m.%d"])
-    namespace: str = Field(default="default", min_length=1, description="Data stream namespace (data_stream mode).",
-                           examples=["production"])
-    default_log_type: str = Field(default="unknown", min_length=1,
-                                  description="Value for `{field}` placeholders the event does not have.",
-                                  examples=["unknown"])
-    template: IndexTemplateOptions = Field(default_factory=IndexTemplateOptions,
-                                           description="The index template installed at start.")
-    bulk_max_bytes: ByteSize = Field(default=10 * 1024 * 1024, gt=0, description="Largest bulk request body; a "
-                                     "larger send is split into several requests.", examples=["10MiB"])
+        examples=["logs-{log_type}-%Y.%m.%d"],
+    )
+    namespace: str = Field(
+        default="default",
+        min_length=1,
+        description="Data stream namespace (data_stream mode).",
+        examples=["production"],
+    )
+    default_log_type: str = Field(
+        default="unknown",
+        min_length=1,
+        description="Value for `{field}` placeholders the event does not have.",
+        examples=["unknown"],
+    )
+    template: IndexTemplateOptions = Field(
+        default_factory=IndexTemplateOptions, description="The index template installed at start."
+    )
+    bulk_max_bytes: ByteSize = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest bulk request body; a larger send is split into several requests.",
+        examples=["10MiB"],
+    )
     request_timeout: Duration = Field(default=30.0, gt=0, description="Timeout of one request.", examples=["30s"])
     compression: bool = Field(default=False, description="gzip request bodies (less network, more CPU).")
-    pipeline: str | None = Field(default=None, description="Ingest pipeline to run on every document.",
-                                 examples=["logs-enrich"])
+    pipeline: str | None = Field(
+        default=None, description="Ingest pipeline to run on every document.", examples=["logs-enrich"]
+    )
 
     @field_validator("index")
     @classmethod
@@ -88,8 +128,11 @@ class ElasticsearchSinkConfig(SinkConfig):
         for a, b in pairs:
             if getattr(self, a) is not None and getattr(self, b) is not None:
                 raise ValueError(f"set {a} or {b}, not both")
-        schemes = [name for name, (a, b) in zip(("basic", "api_key", "bearer_token"), pairs, strict=True)
-                   if getattr(self, a) is not None or getattr(self, b) is not None]
+        schemes = [
+            name
+            for name, (a, b) in zip(("basic", "api_key", "bearer_token"), pairs, strict=True)
+            if getattr(self, a) is not None or getattr(self, b) is not None
+        ]
         has_password = self.password is not None or self.password_file is not None
         if has_password != bool(self.username):
             raise ValueError("basic authentication needs both username and password (or password_file)")

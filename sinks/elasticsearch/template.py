@@ -41,8 +41,7 @@ PROPERTIES: dict[str, Any] = {
 }
 
 DYNAMIC_TEMPLATES: list[dict[str, Any]] = [
-    {"strings_as_keyword": {"match_mapping_type": "string",
-                            "mapping": {"type": "keyword", "ignore_above": 1024}}},
+    {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}},
 ]
 
 

@@ -21,50 +21,84 @@ Acks = Annotated[Literal["all", "1", "0"], BeforeValidator(lambda v: str(v) if i
 class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
     type: Literal["kafka"]
     topic: str = Field(
-        default=DEFAULT_TOPIC, description="Topic template: `{field}` / `{dotted.field}` from the event, "
-        "`%Y %m %d %H` from its @timestamp.", examples=["{log_type}-logs", "logs-{kubernetes.namespace}"])
+        default=DEFAULT_TOPIC,
+        description="Topic template: `{field}` / `{dotted.field}` from the event, `%Y %m %d %H` from its @timestamp.",
+        examples=["{log_type}-logs", "logs-{kubernetes.namespace}"],
+    )
     default_log_type: str = Field(
-        default="application", min_length=1, description="Value used for `{log_type}` (in `topic`, and in the "
+        default="application",
+        min_length=1,
+        description="Value used for `{log_type}` (in `topic`, and in the "
         "`log_type` header) when an event has no log_type, so unclassified lines land in an existing topic.",
-        examples=["application", "unknown"])
+        examples=["application", "unknown"],
+    )
     key: str | None = Field(
-        default=DEFAULT_KEY, description="Record key template; records with one key go to one partition, so a "
+        default=DEFAULT_KEY,
+        description="Record key template; records with one key go to one partition, so a "
         "stream keeps its order. The default is the stream id: `host:source.path`, or just `host` for events "
         "without a path (stdin, Kafka-sourced). Other templates render missing fields as `unknown`. "
         "null: no key (records spread over the partitions).",
-        examples=["{host}:{source.path}", "{kubernetes.container_id}"])
-    compression: Compression = Field(default="zstd", description="Record batch compression codec.",
-                                     examples=["zstd", "lz4"])
-    acks: Acks = Field(default="all", description="Broker acknowledgements a send waits for: all (every in-sync "
-                       "replica), 1 (the leader), 0 (none: at-most-once). Idempotence requires all.",
-                       examples=["all"])
-    enable_idempotence: bool = Field(default=True, description="Idempotent producer: the broker drops "
-                                     "duplicates of a batch the producer retried itself (needs acks: all).")
+        examples=["{host}:{source.path}", "{kubernetes.container_id}"],
+    )
+    compression: Compression = Field(
+        default="zstd", description="Record batch compression codec.", examples=["zstd", "lz4"]
+    )
+    acks: Acks = Field(
+        default="all",
+        description="Broker acknowledgements a send waits for: all (every in-sync "
+        "replica), 1 (the leader), 0 (none: at-most-once). Idempotence requires all.",
+        examples=["all"],
+    )
+    enable_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer: the broker drops "
+        "duplicates of a batch the producer retried itself (needs acks: all).",
+    )
     max_batch_bytes: ByteSize = Field(
-        default=512 * 1024, gt=0, description="Upper bound of one record batch (one partition, before "
+        default=512 * 1024,
+        gt=0,
+        description="Upper bound of one record batch (one partition, before "
         "compression). Keep it at or below the broker's message.max.bytes (1 MiB by default): a batch of several "
         "records never fails for size then, and only a record too large on its own goes to the DLQ.",
-        examples=["512KiB"])
+        examples=["512KiB"],
+    )
     max_request_bytes: ByteSize = Field(
-        default=1024 * 1024, gt=0, description="Largest record (key + value + headers) sent; a larger one is "
-        "rejected to the dead-letter queue without being sent.", examples=["1MiB"])
+        default=1024 * 1024,
+        gt=0,
+        description="Largest record (key + value + headers) sent; a larger one is "
+        "rejected to the dead-letter queue without being sent.",
+        examples=["1MiB"],
+    )
     create_topics: bool = Field(
-        default=False, description="Create the topics in `topics_to_create` at start (existing ones are kept), and "
+        default=False,
+        description="Create the topics in `topics_to_create` at start (existing ones are kept), and "
         "any other topic the template renders on first use. false: a topic in `topics_to_create` that does not "
-        "exist is an error at start, and events for any other missing topic go to the DLQ.")
-    topic_partitions: int = Field(default=3, gt=0, description="Partitions of created topics: the most "
-                                  "processors of one group that can share a topic.", examples=[12])
-    topic_replication_factor: int | None = Field(default=None, gt=0, description="Replicas of created topics. "
-                                                 "Unset: 3, or the number of brokers when fewer.", examples=[3])
+        "exist is an error at start, and events for any other missing topic go to the DLQ.",
+    )
+    topic_partitions: int = Field(
+        default=3,
+        gt=0,
+        description="Partitions of created topics: the most processors of one group that can share a topic.",
+        examples=[12],
+    )
+    topic_replication_factor: int | None = Field(
+        default=None,
+        gt=0,
+        description="Replicas of created topics. Unset: 3, or the number of brokers when fewer.",
+        examples=[3],
+    )
     topics_to_create: list[str] | None = Field(
-        default=None, description="The concrete topics the template produces: created at start with "
+        default=None,
+        description="The concrete topics the template produces: created at start with "
         "`create_topics`, otherwise checked to exist at start. Default: the template rendered for the log types "
         "application, access and error (with the default template: application-logs, access-logs, error-logs).",
-        examples=[["application-logs", "access-logs", "error-logs"]])
+        examples=[["application-logs", "access-logs", "error-logs"]],
+    )
 
     @model_validator(mode="after")
     def _idempotence_needs_acks_all(self) -> KafkaSinkConfig:
         if self.enable_idempotence and self.acks != "all":
-            raise ValueError("enable_idempotence requires acks: all (set enable_idempotence: false to use "
-                             f"acks: {self.acks})")
+            raise ValueError(
+                f"enable_idempotence requires acks: all (set enable_idempotence: false to use acks: {self.acks})"
+            )
         return self

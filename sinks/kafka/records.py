@@ -61,8 +61,10 @@ class RecordEncoder:
         self._uses_log_type = "{log_type}" in topic
         # The common case, a template of log_type alone, becomes a dict lookup per event.
         self._by_log_type: dict[str, str] | None = (
-            {} if self._uses_log_type and not _FIELD.search(topic.replace("{log_type}", "")) and "%" not in topic
-            else None)
+            {}
+            if self._uses_log_type and not _FIELD.search(topic.replace("{log_type}", "")) and "%" not in topic
+            else None
+        )
         self._topic_source = topic
         self._key_fn = self._key_function(key)
         self._headers: dict[str, dict[str, tuple[str, bytes]]] = {"log_type": {}, "host": {}}
@@ -129,8 +131,7 @@ class RecordEncoder:
             if stream_keys:  # stream_key(), inlined: it runs once per event
                 source = get("source")
                 path = source.get("path") if type(source) is dict else None
-                key = (f"{host or ''}:{path}".encode() if path
-                       else str(host).encode() if host else None)
+                key = f"{host or ''}:{path}".encode() if path else str(host).encode() if host else None
             else:
                 key = key_fn(event) if key_fn is not None else None
             value = dumps(event, default=str, option=_OPTS)
@@ -143,8 +144,13 @@ class RecordEncoder:
             if len(value) + (len(key) if key else 0) > limit:
                 size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
                 if size > self.max_request_bytes:
-                    out.rejected.append((i, f"record of {size} bytes exceeds max_request_bytes "
-                                            f"({self.max_request_bytes}); topic {topic}"))
+                    out.rejected.append(
+                        (
+                            i,
+                            f"record of {size} bytes exceeds max_request_bytes "
+                            f"({self.max_request_bytes}); topic {topic}",
+                        )
+                    )
                     continue
             by_key = groups.get(topic)
             if by_key is None:

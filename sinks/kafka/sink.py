@@ -88,8 +88,7 @@ class KafkaSink:
         self.stats = stats
         self._client_kwargs = client_kwargs(config, name)  # ConfigError on unusable TLS / password files
         try:
-            self._encoder = RecordEncoder(config.topic, config.key, config.default_log_type,
-                                          config.max_request_bytes)
+            self._encoder = RecordEncoder(config.topic, config.key, config.default_log_type, config.max_request_bytes)
         except ValueError as exc:
             raise ConfigError([f"topic: {exc}"]) from None
         self.topics_to_create = config.topics_to_create or self._encoder.topics_for_log_types(BUILTIN_LOG_TYPES)
@@ -133,8 +132,10 @@ class KafkaSink:
         try:
             await asyncio.wait_for(producer.stop(), self.config.request_timeout)
         except TimeoutError:
-            log.warning("kafka producer did not flush in time; unacknowledged batches are retried after restart",
-                        extra={"component": self.name})
+            log.warning(
+                "kafka producer did not flush in time; unacknowledged batches are retried after restart",
+                extra={"component": self.name},
+            )
         except Exception as exc:
             log.warning("kafka producer stop failed", extra={"component": self.name, "error": describe_error(exc)})
 
@@ -143,13 +144,16 @@ class KafkaSink:
             await self._start_producer()
         if self.config.create_topics:
             await self._create_topics(self.topics_to_create)
-        existing = await self._wait_for_topics(self.topics_to_create,
-                                               self.config.request_timeout if self.config.create_topics else 0)
+        existing = await self._wait_for_topics(
+            self.topics_to_create, self.config.request_timeout if self.config.create_topics else 0
+        )
         missing = [t for t in self.topics_to_create if t not in existing]
         if missing:
-            message = (f"topic(s) {', '.join(missing)} do not exist on {','.join(self.config.bootstrap_servers)}: "
-                       "create them, set create_topics: true, or list the topics the template yields in "
-                       "topics_to_create")
+            message = (
+                f"topic(s) {', '.join(missing)} do not exist on {','.join(self.config.bootstrap_servers)}: "
+                "create them, set create_topics: true, or list the topics the template yields in "
+                "topics_to_create"
+            )
             # With --once nothing would ever create them: fail instead of retrying forever.
             raise ConfigError([f"topics_to_create: {message}"]) if self.once else TransientError(message)
         self._known_topics.update(self.topics_to_create)
@@ -161,8 +165,9 @@ class KafkaSink:
         try:
             await asyncio.wait_for(producer.client.fetch_all_metadata(), self.config.request_timeout)
         except (KafkaError, TimeoutError, OSError) as exc:
-            raise TransientError(f"kafka {','.join(self.config.bootstrap_servers)} unreachable: "
-                                 f"{describe_error(exc)}") from None
+            raise TransientError(
+                f"kafka {','.join(self.config.bootstrap_servers)} unreachable: {describe_error(exc)}"
+            ) from None
 
     async def aclose(self) -> None:
         producer, self._producer = self._producer, None
@@ -197,14 +202,18 @@ class KafkaSink:
                 brokers = len(self._producer.client.cluster.brokers()) or 1
                 replication = min(3, brokers)
             response = await admin.create_topics(
-                [NewTopic(t, self.config.topic_partitions, replication) for t in topics])
+                [NewTopic(t, self.config.topic_partitions, replication) for t in topics]
+            )
         finally:
             await admin.close()
-        errors = [(topic, code, msg) for topic, code, msg in response.topic_errors
-                  if code not in (0, _TOPIC_ALREADY_EXISTS)]
+        errors = [
+            (topic, code, msg) for topic, code, msg in response.topic_errors if code not in (0, _TOPIC_ALREADY_EXISTS)
+        ]
         if errors:
-            raise TransientError("creating topics failed: " + "; ".join(
-                f"{topic}: error {code} {msg or ''}".strip() for topic, code, msg in errors))
+            raise TransientError(
+                "creating topics failed: "
+                + "; ".join(f"{topic}: error {code} {msg or ''}".strip() for topic, code, msg in errors)
+            )
         log.info("kafka topics ensured", extra={"component": self.name, "topics": topics})
 
     async def _check_topic(self, topic: str) -> str | None:
@@ -217,8 +226,10 @@ class KafkaSink:
         if topic in existing:
             self._known_topics.add(topic)
             return None
-        return (f"topic {topic!r} does not exist (create it, set create_topics: true, or fix the topic template "
-                f"{self.config.topic!r})")
+        return (
+            f"topic {topic!r} does not exist (create it, set create_topics: true, or fix the topic template "
+            f"{self.config.topic!r})"
+        )
 
     # -- send --------------------------------------------------------------
     async def _producer_for_send(self) -> Any:
@@ -226,8 +237,9 @@ class KafkaSink:
             if self._broken_generation == self._producer_generation or self._producer is None:
                 old, self._producer = self._producer, None
                 if old is not None:
-                    log.warning("restarting the kafka producer after a producer-state error",
-                                extra={"component": self.name})
+                    log.warning(
+                        "restarting the kafka producer after a producer-state error", extra={"component": self.name}
+                    )
                     await self._stop_producer(old)
                 self._broken_generation = None
                 await self._start_producer()
@@ -247,8 +259,9 @@ class KafkaSink:
             else:  # left before our turn: the next send still waits for the one before us
                 previous.add_done_callback(lambda _: _resolve(mine))
 
-    async def _send(self, events: list[Event], previous: asyncio.Future[None] | None,
-                    mine: asyncio.Future[None]) -> Outcome:
+    async def _send(
+        self, events: list[Event], previous: asyncio.Future[None] | None, mine: asyncio.Future[None]
+    ) -> Outcome:
         try:
             producer = await self._producer_for_send()
         except (KafkaError, OSError) as exc:
@@ -300,8 +313,9 @@ class KafkaSink:
             delivered += self._classify(resent, generation, retry, rejected, reasons, None)
         if retry and not delivered and not rejected:
             raise TransientError(f"kafka: no record acknowledged: {describe_error(reasons[0])}")
-        return Outcome(retry=sorted(retry), rejected=rejected,
-                       retry_reason=type(reasons[0]).__name__ if reasons else "item")
+        return Outcome(
+            retry=sorted(retry), rejected=rejected, retry_reason=type(reasons[0]).__name__ if reasons else "item"
+        )
 
     def _fill(self, producer: Any, tp: TopicPartition, records: list[Rec]) -> list[_Sent]:
         """Record batches for one partition, in order, each at most max_batch_bytes (or one record)."""
@@ -347,9 +361,15 @@ class KafkaSink:
                     rest.future = failed
                 return
 
-    def _classify(self, groups: list[list[_Sent]], generation: int, retry: list[int],
-                  rejected: list[tuple[int, str]], reasons: list[BaseException],
-                  split: list[tuple[TopicPartition, Rec]] | None) -> int:
+    def _classify(
+        self,
+        groups: list[list[_Sent]],
+        generation: int,
+        retry: list[int],
+        rejected: list[tuple[int, str]],
+        reasons: list[BaseException],
+        split: list[tuple[TopicPartition, Rec]] | None,
+    ) -> int:
         """Sort each batch's records into delivered / retry / rejected / split; return how many were delivered."""
         delivered = 0
         wire_bytes = 0
@@ -361,8 +381,10 @@ class KafkaSink:
                     delivered += len(s.records)
                     wire_bytes += s.builder.size()  # built by now: the compressed size
                 elif isinstance(exc, _TOO_LARGE) and (len(s.records) == 1 or split is None):
-                    rejected.extend((rec[0], f"kafka rejected the record as too large ({describe_error(exc)}); "
-                                     f"topic {s.tp.topic}") for rec in s.records)
+                    rejected.extend(
+                        (rec[0], f"kafka rejected the record as too large ({describe_error(exc)}); topic {s.tp.topic}")
+                        for rec in s.records
+                    )
                 elif isinstance(exc, _TOO_LARGE) and split is not None:
                     split.extend((s.tp, rec) for rec in s.records)
                 else:
@@ -377,8 +399,9 @@ class KafkaSink:
 
 def _has_leaders(metadata: Any, topic: str) -> bool:
     partitions = metadata.partitions_for_topic(topic)
-    return bool(partitions) and all((metadata.leader_for_partition(TopicPartition(topic, p)) or -1) >= 0
-                                    for p in partitions)
+    return bool(partitions) and all(
+        (metadata.leader_for_partition(TopicPartition(topic, p)) or -1) >= 0 for p in partitions
+    )
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -52,10 +52,17 @@ class Group:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "fingerprint": self.fingerprint, "rule": self.rule, "labels": self.labels,
-            "annotations": self.annotations, "first_seen": self.first_seen, "last_seen": self.last_seen,
-            "count": self.count, "notified_at": self.notified_at, "notified_count": self.notified_count,
-            "signature": self.signature, "key": None if self.key is None else list(self.key),
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "count": self.count,
+            "notified_at": self.notified_at,
+            "notified_count": self.notified_count,
+            "signature": self.signature,
+            "key": None if self.key is None else list(self.key),
             "overflow": self.overflow,
         }
 
@@ -63,10 +70,12 @@ class Group:
     def from_json(cls, data: dict[str, Any]) -> Group:
         key = data.get("key")
         return cls(
-            fingerprint=str(data["fingerprint"]), rule=str(data["rule"]),
+            fingerprint=str(data["fingerprint"]),
+            rule=str(data["rule"]),
             labels={str(k): str(v) for k, v in data["labels"].items()},
             annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
-            first_seen=float(data["first_seen"]), last_seen=float(data["last_seen"]),
+            first_seen=float(data["first_seen"]),
+            last_seen=float(data["last_seen"]),
             count=int(data["count"]),
             notified_at=None if data.get("notified_at") is None else float(data["notified_at"]),
             notified_count=int(data.get("notified_count") or 0),
@@ -101,7 +110,7 @@ class RateLimiter:
         return list(self._times)
 
     def restore(self, times: list[float]) -> None:
-        self._times = deque(sorted(float(t) for t in times)[-self.limit:])
+        self._times = deque(sorted(float(t) for t in times)[-self.limit :])
 
 
 class Aggregator:
@@ -197,7 +206,7 @@ class Aggregator:
                 self.groups[fp] = group
             group.annotations = {
                 "summary": f"Rule {rule.name}: matches beyond max_alerts_per_minute="
-                           f"{self.max_alerts_per_minute} new alerts were not alerted one by one",
+                f"{self.max_alerts_per_minute} new alerts were not alerted one by one",
                 "description": "count is the number of matching events whose own alert was not opened.",
             }
             rule.overflow_group = group

@@ -30,26 +30,36 @@ Scalar = str | int | float | bool | None
 class Condition(Model):
     """One matcher on a field, or a combinator (`all`, `any`, `not`) of conditions."""
 
-    field: str | None = Field(default=None, description="Field path (dotted for nested: `error.type`).",
-                              examples=["level"])
-    equals: Scalar = Field(default=None, description="The value equals this (numbers and strings compare by their "
-                           "text: 500 equals \"500\"; `null` matches a missing field).", examples=["application"])
-    in_: list[Scalar] | None = Field(default=None, alias="in", description="The value is one of these.",
-                                     examples=[["ERROR", "CRITICAL"]])
-    regex: str | None = Field(default=None, description="The value (as text) contains a match of this regular "
-                              "expression (unanchored: use ^...$ to match the whole value).",
-                              examples=["timeout|refused"])
+    field: str | None = Field(
+        default=None, description="Field path (dotted for nested: `error.type`).", examples=["level"]
+    )
+    equals: Scalar = Field(
+        default=None,
+        description="The value equals this (numbers and strings compare by their "
+        'text: 500 equals "500"; `null` matches a missing field).',
+        examples=["application"],
+    )
+    in_: list[Scalar] | None = Field(
+        default=None, alias="in", description="The value is one of these.", examples=[["ERROR", "CRITICAL"]]
+    )
+    regex: str | None = Field(
+        default=None,
+        description="The value (as text) contains a match of this regular "
+        "expression (unanchored: use ^...$ to match the whole value).",
+        examples=["timeout|refused"],
+    )
     gt: float | None = Field(default=None, description="The value is a number (or numeric text) greater than this.")
     gte: float | None = Field(default=None, description="... greater than or equal to this.", examples=[500])
     lt: float | None = Field(default=None, description="... less than this.")
     lte: float | None = Field(default=None, description="... less than or equal to this.")
-    exists: bool | None = Field(default=None, description="true: the field is present and not null; false: absent "
-                                "or null.")
+    exists: bool | None = Field(
+        default=None, description="true: the field is present and not null; false: absent or null."
+    )
     ignore_case: bool = Field(default=False, description="`equals`, `in` and `regex` ignore letter case.")
-    all_: list[Condition] | None = Field(default=None, alias="all", min_length=1,
-                                         description="Every condition holds.")
-    any_: list[Condition] | None = Field(default=None, alias="any", min_length=1,
-                                         description="At least one condition holds.")
+    all_: list[Condition] | None = Field(default=None, alias="all", min_length=1, description="Every condition holds.")
+    any_: list[Condition] | None = Field(
+        default=None, alias="any", min_length=1, description="At least one condition holds."
+    )
     not_: Condition | None = Field(default=None, alias="not", description="The condition does not hold.")
 
     @field_validator("regex")
@@ -70,8 +80,10 @@ class Condition(Model):
                 raise ValueError("a combinator (all, any, not) stands alone: put other matchers inside it")
             return self
         if self.field is None:
-            raise ValueError("a condition needs `field` with an operator (equals, in, regex, gt, gte, lt, lte, "
-                             "exists) or one of all / any / not")
+            raise ValueError(
+                "a condition needs `field` with an operator (equals, in, regex, gt, gte, lt, lte, "
+                "exists) or one of all / any / not"
+            )
         if not self.operators():
             raise ValueError(f"field {self.field!r} needs an operator: equals, in, regex, gt, gte, lt, lte or exists")
         return self
@@ -88,8 +100,9 @@ class Condition(Model):
 def _check_names(kind: str, names: dict[str, str], reserved: tuple[str, ...] = ()) -> None:
     for name, source in names.items():
         if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise ValueError(f"{kind} name {name!r} is invalid: use letters, digits and _ (not starting with a "
-                             "digit or __)")
+            raise ValueError(
+                f"{kind} name {name!r} is invalid: use letters, digits and _ (not starting with a digit or __)"
+            )
         if name in reserved:
             raise ValueError(f"annotation {name!r} is set by the sink itself")
         check_template(source)
@@ -98,18 +111,30 @@ def _check_names(kind: str, names: dict[str, str], reserved: tuple[str, ...] = (
 class RuleConfig(Model):
     """When events turn into an alert, and what the alert says."""
 
-    name: str = Field(min_length=1, description="Rule name: the `alertname` label unless `labels` sets one.",
-                      examples=["ApplicationError"])
-    when: Condition = Field(description="Condition an event must meet (structured matchers; nothing is evaluated "
-                            "as code).", examples=[{"field": "level", "in": ["ERROR", "CRITICAL"]}])
-    severity: str = Field(default="warning", description="The `severity` label (a template, like other labels).",
-                          examples=["critical"])
-    labels: dict[str, str] = Field(default_factory=dict, description="Label templates. The rendered labels identify "
-                                   "the alert: events with equal labels fold into one alert.",
-                                   examples=[{"service": "{service|unknown}", "error_type": "{error.type}"}])
-    annotations: dict[str, str] = Field(default_factory=dict, description="Annotation templates, rendered from the "
-                                        "latest matching event. `count`, `first_seen` and `last_seen` are added.",
-                                        examples=[{"summary": "{error.type}: {message:200}"}])
+    name: str = Field(
+        min_length=1,
+        description="Rule name: the `alertname` label unless `labels` sets one.",
+        examples=["ApplicationError"],
+    )
+    when: Condition = Field(
+        description="Condition an event must meet (structured matchers; nothing is evaluated as code).",
+        examples=[{"field": "level", "in": ["ERROR", "CRITICAL"]}],
+    )
+    severity: str = Field(
+        default="warning", description="The `severity` label (a template, like other labels).", examples=["critical"]
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Label templates. The rendered labels identify "
+        "the alert: events with equal labels fold into one alert.",
+        examples=[{"service": "{service|unknown}", "error_type": "{error.type}"}],
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotation templates, rendered from the "
+        "latest matching event. `count`, `first_seen` and `last_seen` are added.",
+        examples=[{"summary": "{error.type}: {message:200}"}],
+    )
 
     @field_validator("labels")
     @classmethod
@@ -130,11 +155,18 @@ class RuleConfig(Model):
 
 
 class _TargetBase(Model):
-    name: str | None = Field(default=None, description="Name in metrics, logs and the state file. Default: the "
-                             "type (`alertmanager`, `http-2` for a second one).", examples=["slack"])
-    enabled: bool | Literal["auto"] = Field(default=True, description="`false`: the target is ignored. `auto`: "
-                                            "on when `url` is set, so one config carries an optional target "
-                                            "(`url: ${ALERTMANAGER_URL:-}` with `enabled: auto`).")
+    name: str | None = Field(
+        default=None,
+        description="Name in metrics, logs and the state file. Default: the "
+        "type (`alertmanager`, `http-2` for a second one).",
+        examples=["slack"],
+    )
+    enabled: bool | Literal["auto"] = Field(
+        default=True,
+        description="`false`: the target is ignored. `auto`: "
+        "on when `url` is set, so one config carries an optional target "
+        "(`url: ${ALERTMANAGER_URL:-}` with `enabled: auto`).",
+    )
 
     def is_enabled(self) -> bool:
         if self.enabled == "auto":
@@ -144,13 +176,18 @@ class _TargetBase(Model):
 
 
 class _HttpOptions(Model):
-    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Request headers. Values are secret "
-                                          "(never logged); use ${ENV} for tokens.",
-                                          examples=[{"Authorization": "Bearer ${WEBHOOK_TOKEN}"}])
-    headers_from_files: dict[str, Path] = Field(default_factory=dict, description="Headers whose value is read "
-                                                "from a file at each delivery (trailing newline stripped): "
-                                                "mounted secrets that rotate.",
-                                                examples=[{"Authorization": "/run/secrets/webhook-auth"}])
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Request headers. Values are secret (never logged); use ${ENV} for tokens.",
+        examples=[{"Authorization": "Bearer ${WEBHOOK_TOKEN}"}],
+    )
+    headers_from_files: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Headers whose value is read "
+        "from a file at each delivery (trailing newline stripped): "
+        "mounted secrets that rotate.",
+        examples=[{"Authorization": "/run/secrets/webhook-auth"}],
+    )
     timeout: Duration = Field(default=10.0, gt=0, description="Per-request timeout.")
 
 
@@ -159,18 +196,25 @@ class AlertmanagerTarget(_TargetBase, _HttpOptions):
 
     type: Literal["alertmanager"]
     url: str = Field(default="", description="Alertmanager base URL.", examples=["http://alertmanager:9093"])
-    ends_at_margin: Duration = Field(default=60.0, ge=0, description="A firing alert is posted with endsAt = now + "
-                                     "resolve_after + this, so Alertmanager never resolves it before the sink "
-                                     "does (and does resolve it if the pipeline disappears).")
+    ends_at_margin: Duration = Field(
+        default=60.0,
+        ge=0,
+        description="A firing alert is posted with endsAt = now + "
+        "resolve_after + this, so Alertmanager never resolves it before the sink "
+        "does (and does resolve it if the pipeline disappears).",
+    )
     max_alerts_per_request: int = Field(default=100, gt=0, description="Alerts per POST at most.")
-    notify_on: list[NotificationKind] = Field(default_factory=lambda: list(ALL_KINDS),
-                                              description="Notification kinds sent to this target.")
+    notify_on: list[NotificationKind] = Field(
+        default_factory=lambda: list(ALL_KINDS), description="Notification kinds sent to this target."
+    )
 
     @model_validator(mode="after")
     def _url(self) -> AlertmanagerTarget:
         if self.is_enabled() and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an http:// or https:// URL (got {self.url!r}); set enabled: false (or "
-                             "auto: on only when url is set) to turn the target off")
+            raise ValueError(
+                f"url must be an http:// or https:// URL (got {self.url!r}); set enabled: false (or "
+                "auto: on only when url is set) to turn the target off"
+            )
         return self
 
 
@@ -178,20 +222,26 @@ class HttpTarget(_TargetBase, _HttpOptions):
     """Any webhook (Slack, Mattermost, Teams, an HTTP service): one request per notification."""
 
     type: Literal["http"]
-    url: SecretStr = Field(default=SecretStr(""), description="Endpoint URL. Secret: webhook URLs often embed a "
-                           "token (Slack).",
-                           examples=["${SLACK_WEBHOOK_URL}"])
+    url: SecretStr = Field(
+        default=SecretStr(""),
+        description="Endpoint URL. Secret: webhook URLs often embed a token (Slack).",
+        examples=["${SLACK_WEBHOOK_URL}"],
+    )
     method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="HTTP method.")
-    body: dict[str, Any] | None = Field(default=None, description="JSON body: a mapping whose strings are templates "
-                                        "over the alert (`{status}`, `{kind}`, `{labels.alertname}`, "
-                                        "`{annotations.count}`, `{startsAt}`, `{fingerprint}`). Default: the "
-                                        "alert itself as JSON.",
-                                        examples=[{"text": "[{status}] {labels.alertname}: {annotations.summary} "
-                                                   "(x{annotations.count})"}])
-    notify_on: list[NotificationKind] = Field(default_factory=lambda: list(HTTP_KINDS),
-                                              description="Notification kinds sent. `update` (count changed) is "
-                                              "left out by default: chat channels would get one every "
-                                              "update_interval during a storm.")
+    body: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON body: a mapping whose strings are templates "
+        "over the alert (`{status}`, `{kind}`, `{labels.alertname}`, "
+        "`{annotations.count}`, `{startsAt}`, `{fingerprint}`). Default: the "
+        "alert itself as JSON.",
+        examples=[{"text": "[{status}] {labels.alertname}: {annotations.summary} (x{annotations.count})"}],
+    )
+    notify_on: list[NotificationKind] = Field(
+        default_factory=lambda: list(HTTP_KINDS),
+        description="Notification kinds sent. `update` (count changed) is "
+        "left out by default: chat channels would get one every "
+        "update_interval during a storm.",
+    )
 
     @field_validator("body")
     @classmethod
@@ -213,18 +263,22 @@ class FileTarget(_TargetBase):
     type: Literal["file"]
     path: Path = Field(description="File to append to (created with its folder).", examples=["data/alerts.jsonl"])
     fsync: bool = Field(default=True, description="fsync after each write.")
-    notify_on: list[NotificationKind] = Field(default_factory=lambda: list(ALL_KINDS),
-                                              description="Notification kinds written.")
+    notify_on: list[NotificationKind] = Field(
+        default_factory=lambda: list(ALL_KINDS), description="Notification kinds written."
+    )
 
 
 class ConsoleTarget(_TargetBase):
     """Print each notification as a JSON line."""
 
     type: Literal["console"]
-    stream: Literal["stdout", "stderr"] = Field(default="stderr", description="Where to print (stderr by default, "
-                                                "so it does not mix with a console sink's events).")
-    notify_on: list[NotificationKind] = Field(default_factory=lambda: list(ALL_KINDS),
-                                              description="Notification kinds printed.")
+    stream: Literal["stdout", "stderr"] = Field(
+        default="stderr",
+        description="Where to print (stderr by default, so it does not mix with a console sink's events).",
+    )
+    notify_on: list[NotificationKind] = Field(
+        default_factory=lambda: list(ALL_KINDS), description="Notification kinds printed."
+    )
 
 
 TargetConfig = Annotated[AlertmanagerTarget | HttpTarget | FileTarget | ConsoleTarget, Field(discriminator="type")]
@@ -236,31 +290,67 @@ class WebhookSinkConfig(SinkConfig):
     type: Literal["webhook"]
     rules: list[RuleConfig] = Field(min_length=1, description="Alert rules, each evaluated on every event.")
     targets: list[TargetConfig] = Field(min_length=1, description="Where notifications go (each to all targets).")
-    group_wait: Duration = Field(default=1.0, ge=0, description="A new alert is first notified this long after its "
-                                 "first match (so it carries a first count and new alerts share a request).")
-    update_interval: Duration = Field(default=10.0, gt=0, description="While firing, a notification with the new "
-                                      "count is sent at most this often when the count changed.")
-    repeat_interval: Duration = Field(default=300.0, gt=0, description="While firing, re-notify this often even "
-                                      "when nothing changed.")
-    resolve_after: Duration = Field(default=300.0, gt=0, description="An alert resolves after this long without a "
-                                    "new match.")
-    max_alerts_per_minute: int = Field(default=60, gt=0, description="New alerts (distinct label sets) opened per "
-                                       "rolling minute at most; matches beyond it are counted and dropped (and, with "
-                                       "overflow_alert, folded into one overflow alert per rule).")
-    overflow_alert: bool = Field(default=True, description="Fold the matches that max_alerts_per_minute held back "
-                                 "into one alert per rule labelled `overflow=\"true\"`, so a storm stays visible.")
-    generator_url: str = Field(default="http://pipeline/{component}", description="`generatorURL` of the alerts: "
-                               "a template over {component}, {rule} and {host}.")
-    persist_interval: Duration = Field(default=0.01, ge=0, description="State writes (fsync) start at most this "
-                                       "often; sends arriving while one is in flight share the next write.")
-    flush_timeout: Duration = Field(default=10.0, ge=0, description="At shutdown, wait this long at most for pending "
-                                    "notifications to be delivered (what remains is kept in the state file).")
-    max_pending_notifications: int = Field(default=10000, gt=0, description="Undelivered notifications kept per "
-                                           "target; beyond it the oldest are dropped (counted).")
-    max_in_flight: int = Field(default=4, gt=0, description="Concurrent sends: they share state writes, so more "
-                               "than one keeps throughput up while each send waits for its fsync.")
-    batch: BatchOptions = Field(default_factory=lambda: BatchOptions(timeout=0.25),
-                                description="How events are grouped per send (a short timeout keeps alerts prompt).")
+    group_wait: Duration = Field(
+        default=1.0,
+        ge=0,
+        description="A new alert is first notified this long after its "
+        "first match (so it carries a first count and new alerts share a request).",
+    )
+    update_interval: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="While firing, a notification with the new "
+        "count is sent at most this often when the count changed.",
+    )
+    repeat_interval: Duration = Field(
+        default=300.0, gt=0, description="While firing, re-notify this often even when nothing changed."
+    )
+    resolve_after: Duration = Field(
+        default=300.0, gt=0, description="An alert resolves after this long without a new match."
+    )
+    max_alerts_per_minute: int = Field(
+        default=60,
+        gt=0,
+        description="New alerts (distinct label sets) opened per "
+        "rolling minute at most; matches beyond it are counted and dropped (and, with "
+        "overflow_alert, folded into one overflow alert per rule).",
+    )
+    overflow_alert: bool = Field(
+        default=True,
+        description="Fold the matches that max_alerts_per_minute held back "
+        'into one alert per rule labelled `overflow="true"`, so a storm stays visible.',
+    )
+    generator_url: str = Field(
+        default="http://pipeline/{component}",
+        description="`generatorURL` of the alerts: a template over {component}, {rule} and {host}.",
+    )
+    persist_interval: Duration = Field(
+        default=0.01,
+        ge=0,
+        description="State writes (fsync) start at most this "
+        "often; sends arriving while one is in flight share the next write.",
+    )
+    flush_timeout: Duration = Field(
+        default=10.0,
+        ge=0,
+        description="At shutdown, wait this long at most for pending "
+        "notifications to be delivered (what remains is kept in the state file).",
+    )
+    max_pending_notifications: int = Field(
+        default=10000,
+        gt=0,
+        description="Undelivered notifications kept per target; beyond it the oldest are dropped (counted).",
+    )
+    max_in_flight: int = Field(
+        default=4,
+        gt=0,
+        description="Concurrent sends: they share state writes, so more "
+        "than one keeps throughput up while each send waits for its fsync.",
+    )
+    batch: BatchOptions = Field(
+        default_factory=lambda: BatchOptions(timeout=0.25),
+        description="How events are grouped per send (a short timeout keeps alerts prompt).",
+    )
 
     @field_validator("generator_url")
     @classmethod

@@ -51,18 +51,29 @@ class _Collector(Collector):
 
     def collect(self) -> Iterator[Any]:
         suppressed = CounterMetricFamily(
-            "pipeline_webhook_alerts_suppressed", "Matching events whose own alert was not opened because "
-            "max_alerts_per_minute was reached.", labels=["component"])
-        matches = CounterMetricFamily("pipeline_webhook_matches", "Events that matched an alert rule.",
-                                      labels=["component", "rule"])
-        notes = CounterMetricFamily("pipeline_webhook_notifications", "Alert notifications by target and outcome "
-                                    "(delivered, failed, overflowed).", labels=["component", "target", "outcome"])
-        retries = CounterMetricFamily("pipeline_webhook_delivery_retries", "Failed delivery attempts that are "
-                                      "retried.", labels=["component", "target"])
-        active = GaugeMetricFamily("pipeline_webhook_active_alerts", "Alerts currently firing (held in state).",
-                                   labels=["component"])
-        pending = GaugeMetricFamily("pipeline_webhook_pending_notifications", "Notifications not delivered yet.",
-                                    labels=["component", "target"])
+            "pipeline_webhook_alerts_suppressed",
+            "Matching events whose own alert was not opened because max_alerts_per_minute was reached.",
+            labels=["component"],
+        )
+        matches = CounterMetricFamily(
+            "pipeline_webhook_matches", "Events that matched an alert rule.", labels=["component", "rule"]
+        )
+        notes = CounterMetricFamily(
+            "pipeline_webhook_notifications",
+            "Alert notifications by target and outcome (delivered, failed, overflowed).",
+            labels=["component", "target", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "pipeline_webhook_delivery_retries",
+            "Failed delivery attempts that are retried.",
+            labels=["component", "target"],
+        )
+        active = GaugeMetricFamily(
+            "pipeline_webhook_active_alerts", "Alerts currently firing (held in state).", labels=["component"]
+        )
+        pending = GaugeMetricFamily(
+            "pipeline_webhook_pending_notifications", "Notifications not delivered yet.", labels=["component", "target"]
+        )
         for stats in self.sinks.values():
             c = stats.component
             suppressed.add_metric([c], stats.suppressed())

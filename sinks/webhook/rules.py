@@ -78,8 +78,9 @@ def compile_condition(cond: Condition) -> Predicate:
     if len(checks) == 1:
         ops = cond.operators()
         if ops in (["equals"], ["in"]) and not fold:
-            return _fused_text_match(get, ops[0], normalise(cond.equals), frozenset(
-                normalise(v) for v in cond.in_ or ()))
+            return _fused_text_match(
+                get, ops[0], normalise(cond.equals), frozenset(normalise(v) for v in cond.in_ or ())
+            )
         check = checks[0]
         return lambda e: check(get(e))
     checks_t = tuple(checks)
@@ -117,6 +118,7 @@ def _any(preds: tuple[Predicate, ...]) -> Predicate:
 def _fused_text_match(get: Callable[[Event], Any], op: str, expected: Any, one_of: frozenset[Any]) -> Predicate:
     """equals / in on one field, getter inlined: the commonest rule shape, evaluated per event."""
     if op == "equals":
+
         def equals(e: Event) -> bool:
             value = get(e)
             return value == expected if value.__class__ is str else normalise(value) == expected  # type: ignore[no-any-return, unused-ignore]
@@ -177,8 +179,19 @@ def _key_function(renders: tuple[Callable[[Event], str], ...]) -> Callable[[Even
 class CompiledRule:
     """One rule, ready for the hot loop: predicate, label key, renderers."""
 
-    __slots__ = ("_annotations", "_dynamic", "_static", "index", "key", "label_order", "matches", "name",
-                 "overflow_group", "predicate", "signature")
+    __slots__ = (
+        "_annotations",
+        "_dynamic",
+        "_static",
+        "index",
+        "key",
+        "label_order",
+        "matches",
+        "name",
+        "overflow_group",
+        "predicate",
+        "signature",
+    )
 
     def __init__(self, config: RuleConfig) -> None:
         self.name = config.name

@@ -59,13 +59,17 @@ class WebhookSink:
         self.aggregator = Aggregator(
             self.rules,
             Timing(config.group_wait, config.update_interval, config.repeat_interval, config.resolve_after),
-            max_alerts_per_minute=config.max_alerts_per_minute, overflow_alert=config.overflow_alert,
-            generator_url=config.generator_url, component=name, host=host,
+            max_alerts_per_minute=config.max_alerts_per_minute,
+            overflow_alert=config.overflow_alert,
+            generator_url=config.generator_url,
+            component=name,
+            host=host,
         )
         if targets is None:
             targets = [
-                build_target(tname, tconf, component=name, resolve_after=config.resolve_after,
-                             session_factory=session_factory)
+                build_target(
+                    tname, tconf, component=name, resolve_after=config.resolve_after, session_factory=session_factory
+                )
                 for tname, tconf in zip(target_names(config.targets), config.targets, strict=True)
                 if tconf.is_enabled()
             ]
@@ -104,8 +108,7 @@ class WebhookSink:
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name=f"webhook:{self.name}:ticker")
             self._deliverers = [
-                asyncio.create_task(self._deliver_loop(t, self.outboxes[t.name]),
-                                    name=f"webhook:{self.name}:{t.name}")
+                asyncio.create_task(self._deliver_loop(t, self.outboxes[t.name]), name=f"webhook:{self.name}:{t.name}")
                 for t in self.targets
             ]
 
@@ -114,22 +117,31 @@ class WebhookSink:
         for name, notes in (data.get("outboxes") or {}).items():
             outbox = self.outboxes.get(name)
             if outbox is None:
-                log.warning("webhook state: notifications for a target no longer configured are dropped",
-                            extra={"component": self.name, "target": name, "notifications": len(notes)})
+                log.warning(
+                    "webhook state: notifications for a target no longer configured are dropped",
+                    extra={"component": self.name, "target": name, "notifications": len(notes)},
+                )
                 continue
             outbox.restore(notes)
-        log.info("webhook state restored", extra={
-            "component": self.name, "alerts": self.aggregator.active,
-            "pending": {n: len(o) for n, o in self.outboxes.items()}})
+        log.info(
+            "webhook state restored",
+            extra={
+                "component": self.name,
+                "alerts": self.aggregator.active,
+                "pending": {n: len(o) for n, o in self.outboxes.items()},
+            },
+        )
 
     def _snapshot(self) -> bytes:
-        return orjson.dumps({
-            "version": STATE_VERSION,
-            "component": self.name,
-            "saved_at": self._clock(),
-            **self.aggregator.snapshot(),
-            "outboxes": {name: outbox.snapshot() for name, outbox in self.outboxes.items()},
-        })
+        return orjson.dumps(
+            {
+                "version": STATE_VERSION,
+                "component": self.name,
+                "saved_at": self._clock(),
+                **self.aggregator.snapshot(),
+                "outboxes": {name: outbox.snapshot() for name, outbox in self.outboxes.items()},
+            }
+        )
 
     async def healthcheck(self) -> None:
         problems = []
@@ -241,22 +253,38 @@ class WebhookSink:
                     outbox.ack(entries)
                     self.persister.changed()
                     self.stats.count(target.name, "failed", len(entries))
-                    log.error("webhook notification rejected; dropped", extra={
-                        "component": self.name, "target": target.name, "error": error,
-                        "notifications": len(entries)})
+                    log.error(
+                        "webhook notification rejected; dropped",
+                        extra={
+                            "component": self.name,
+                            "target": target.name,
+                            "error": error,
+                            "notifications": len(entries),
+                        },
+                    )
                     continue
                 target.last_error = error
                 self.stats.retry(target.name)
                 delay = backoff.next_delay()
                 if backoff.attempts & (backoff.attempts - 1) == 0:  # log attempts 1, 2, 4, 8, ...
-                    log.warning("webhook delivery failed; retrying", extra={
-                        "component": self.name, "target": target.name, "error": error,
-                        "attempt": backoff.attempts, "retry_in_s": round(delay, 3), "pending": len(outbox)})
+                    log.warning(
+                        "webhook delivery failed; retrying",
+                        extra={
+                            "component": self.name,
+                            "target": target.name,
+                            "error": error,
+                            "attempt": backoff.attempts,
+                            "retry_in_s": round(delay, 3),
+                            "pending": len(outbox),
+                        },
+                    )
                 await asyncio.sleep(delay)
                 continue
             if target.last_error is not None:
-                log.info("webhook delivery recovered", extra={
-                    "component": self.name, "target": target.name, "attempts": backoff.attempts + 1})
+                log.info(
+                    "webhook delivery recovered",
+                    extra={"component": self.name, "target": target.name, "attempts": backoff.attempts + 1},
+                )
             target.last_error = None
             backoff.reset()
             outbox.ack(entries)

@@ -47,8 +47,10 @@ class StateStore:
         except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
             aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
             os.replace(self.path, aside)
-            log.error("webhook state unreadable: starting empty", extra={
-                "path": str(self.path), "moved_to": str(aside), "error": str(exc)})
+            log.error(
+                "webhook state unreadable: starting empty",
+                extra={"path": str(self.path), "moved_to": str(aside), "error": str(exc)},
+            )
             return None
         return data
 
@@ -59,7 +61,7 @@ class StateStore:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

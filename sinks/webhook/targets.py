@@ -62,8 +62,9 @@ def redact_url(url: str) -> str:
 class _HttpTarget:
     type = "http"
 
-    def __init__(self, name: str, options: _HttpOptions, notify_on: Iterable[str],
-                 session_factory: SessionFactory | None) -> None:
+    def __init__(
+        self, name: str, options: _HttpOptions, notify_on: Iterable[str], session_factory: SessionFactory | None
+    ) -> None:
         self.name = name
         self.notify_on: frozenset[str] = frozenset(notify_on)
         self._options = options
@@ -96,8 +97,9 @@ class _HttpTarget:
         await self.open()
         assert self._session is not None
         try:
-            async with self._session.request(method, url, data=data, headers=self._headers(),
-                                             timeout=self._timeout) as resp:
+            async with self._session.request(
+                method, url, data=data, headers=self._headers(), timeout=self._timeout
+            ) as resp:
                 if 200 <= resp.status < 300:
                     await resp.read()
                     return
@@ -113,8 +115,14 @@ class AlertmanagerDelivery(_HttpTarget):
 
     type = "alertmanager"
 
-    def __init__(self, name: str, config: AlertmanagerTarget, resolve_after: float,
-                 session_factory: SessionFactory | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: AlertmanagerTarget,
+        resolve_after: float,
+        session_factory: SessionFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(name, config, config.notify_on, session_factory)
         self.base = config.url.rstrip("/")
         self.max_batch = config.max_alerts_per_request
@@ -125,13 +133,16 @@ class AlertmanagerDelivery(_HttpTarget):
 
     def payload(self, notes: list[Notification]) -> list[dict[str, Any]]:
         ends_firing = rfc3339_ms(self._clock() + self._firing_for)
-        return [{
-            "labels": n["labels"],
-            "annotations": n["annotations"],
-            "startsAt": n["startsAt"],
-            "endsAt": n["endsAt"] if n["status"] == "resolved" else ends_firing,
-            "generatorURL": n["generatorURL"],
-        } for n in notes]
+        return [
+            {
+                "labels": n["labels"],
+                "annotations": n["annotations"],
+                "startsAt": n["startsAt"],
+                "endsAt": n["endsAt"] if n["status"] == "resolved" else ends_firing,
+                "generatorURL": n["generatorURL"],
+            }
+            for n in notes
+        ]
 
     async def deliver(self, notes: list[Notification]) -> None:
         data = orjson.dumps(self.payload(notes))
@@ -149,8 +160,9 @@ class HttpDelivery(_HttpTarget):
 
     max_batch = 1
 
-    def __init__(self, name: str, config: HttpTarget, component: str,
-                 session_factory: SessionFactory | None = None) -> None:
+    def __init__(
+        self, name: str, config: HttpTarget, component: str, session_factory: SessionFactory | None = None
+    ) -> None:
         super().__init__(name, config, config.notify_on, session_factory)
         self._url = config.url.get_secret_value()
         self._shown = redact_url(self._url)
@@ -195,7 +207,7 @@ class FileDelivery:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             if self.fsync:
                 os.fsync(fd)
         finally:
@@ -246,8 +258,9 @@ class ConsoleDelivery:
         return None
 
 
-def build_target(name: str, config: Any, *, component: str, resolve_after: float,
-                 session_factory: SessionFactory | None = None) -> Target:
+def build_target(
+    name: str, config: Any, *, component: str, resolve_after: float, session_factory: SessionFactory | None = None
+) -> Target:
     if isinstance(config, AlertmanagerTarget):
         return AlertmanagerDelivery(name, config, resolve_after, session_factory)
     if isinstance(config, HttpTarget):

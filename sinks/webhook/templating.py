@@ -96,6 +96,7 @@ class _Field:
 def _field_renderer(get: Getter, limit: int | None, default: str) -> Callable[[dict[str, Any]], str]:
     # Closures rather than methods: labels are rendered per event, and each call layer costs.
     if limit is None:
+
         def render(obj: dict[str, Any]) -> str:
             value = get(obj)
             if value.__class__ is str:
@@ -106,8 +107,11 @@ def _field_renderer(get: Getter, limit: int | None, default: str) -> Callable[[d
 
     def render_cut(obj: dict[str, Any]) -> str:
         value = get(obj)
-        text = (value or default) if value.__class__ is str else (
-            default if value is None else (to_text(value) or default))
+        text = (
+            (value or default)
+            if value.__class__ is str
+            else (default if value is None else (to_text(value) or default))
+        )
         return text if len(text) <= limit else truncate(text, limit)
 
     return render_cut
@@ -127,7 +131,7 @@ class Template:
         literal: list[str] = []  # text since the last placeholder (escaped braces included)
         pos = 0
         for m in _TOKEN.finditer(source):
-            literal.append(source[pos:m.start()])
+            literal.append(source[pos : m.start()])
             pos = m.end()
             token = m.group(0)
             if token == "{{":
@@ -135,13 +139,17 @@ class Template:
             elif token == "}}":
                 literal.append("}")
             elif m.group(1) is None:
-                raise ValueError(f"unbalanced {token!r} at position {m.start()} in {source!r} "
-                                 "(write {{ or }} for a literal brace)")
+                raise ValueError(
+                    f"unbalanced {token!r} at position {m.start()} in {source!r} "
+                    "(write {{ or }} for a literal brace)"
+                )
             else:
                 spec = _FIELD.match(m.group(1))
                 if spec is None:
-                    raise ValueError(f"invalid placeholder {token!r} in {source!r}: expected "
-                                     "{field}, {field:N}, {field|default} or {field:N|default}")
+                    raise ValueError(
+                        f"invalid placeholder {token!r} in {source!r}: expected "
+                        "{field}, {field:N}, {field|default} or {field:N|default}"
+                    )
                 limit = int(spec.group(2)) if spec.group(2) is not None else None
                 if limit is not None and limit < 1:
                     raise ValueError(f"invalid placeholder {token!r} in {source!r}: the length must be >= 1")
