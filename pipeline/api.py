@@ -7,6 +7,9 @@
   storm does not hammer the destinations.
 - /status is JSON for humans: counters, queue depths, last sink errors. It
   shows names and numbers only, never config values (no secrets).
+
+The API reads `pipeline.status` snapshots from a `StatusProvider` (the daemon);
+it never touches components.
 """
 
 from __future__ import annotations
@@ -14,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline import __version__
-
-if TYPE_CHECKING:
-    from pipeline.daemon import Daemon
+from pipeline.driver import describe_error
+from pipeline.status import StatusProvider
 
 HEARTBEAT_S = 1.0
 STUCK_AFTER_S = 10.0
@@ -31,8 +32,8 @@ HEALTHCHECK_TIMEOUT_S = 3.0
 
 
 class ApiServer:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, provider: StatusProvider) -> None:
+        self.provider = provider
         self._runner: web.AppRunner | None = None
         self._beat = time.monotonic()
         self._beat_task: asyncio.Task[None] | None = None
@@ -66,7 +67,7 @@ class ApiServer:
             await asyncio.sleep(HEARTBEAT_S)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.daemon.metrics.registry)
+        body = generate_latest(self.provider.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -84,61 +85,23 @@ class ApiServer:
         return web.json_response(cached[2], status=cached[1])
 
     async def _check_ready(self) -> tuple[int, dict[str, Any]]:
-        topology = self.daemon.topology
+        snapshot = self.provider.status()
         reasons: dict[str, str] = {}
-        if self.daemon.stopping:
+        if snapshot.stopping:
             reasons["daemon"] = "shutting down"
-        if not topology.sources_started:
+        if not snapshot.topology.sources_started:
             reasons["sources"] = "not started"
-        sinks = [n for n in topology.nodes.values() if n.kind == "sink"]
 
-        async def check(node: Any) -> None:
+        async def check(name: str) -> None:
             try:
-                await asyncio.wait_for(node.component.healthcheck(), HEALTHCHECK_TIMEOUT_S)
+                await asyncio.wait_for(snapshot.topology.probes[name](), HEALTHCHECK_TIMEOUT_S)
             except Exception as exc:
-                reasons[node.name] = _describe(exc)
+                reasons[name] = describe_error(exc)
 
-        await asyncio.gather(*(check(n) for n in sinks))
+        await asyncio.gather(*(check(name) for name in snapshot.topology.probes))
         if reasons:
             return 503, {"status": "not ready", "reasons": reasons}
         return 200, {"status": "ready"}
 
     async def status(self, request: web.Request) -> web.Response:
-        d = self.daemon
-        topology = d.topology
-        components = []
-        for node in topology.nodes.values():
-            s = node.stats
-            item: dict[str, Any] = {
-                "name": node.name,
-                "kind": node.kind,
-                "type": s.type_name,
-                "events_in": s.events_in,
-                "events_out": s.events_out,
-                "events_failed": s.events_failed,
-                "dead_lettered": s.dead_lettered,
-                "retries": dict(s.retries),
-                "tags": dict(s.tags),
-            }
-            if node.queue is not None:
-                item["queue"] = {"depth": node.queue.qsize(), "capacity": node.queue.capacity}
-            driver = topology.drivers.get(node.name)
-            if driver is not None:
-                item["in_flight"] = driver.in_flight
-                item["last_error"] = driver.last_error
-            components.append(item)
-        return web.json_response(
-            {
-                "version": __version__,
-                "config": d.config.path,
-                "uptime_s": round(d.elapsed, 3),
-                "reloads": d.reloads,
-                "stopping": d.stopping,
-                "components": components,
-            }
-        )
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+        return web.json_response(self.provider.status().to_json())

@@ -44,7 +44,7 @@ import orjson
 
 from pipeline.sources.fileid import Fingerprint
 
-log = logging.getLogger("pipeline.checkpoint")
+log = logging.getLogger(__name__)
 
 VERSION = 1
 

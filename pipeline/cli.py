@@ -21,7 +21,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
-log = logging.getLogger("pipeline.cli")
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" else tools.parse(args.log_type)
         if args.command == "query":
-            from pipeline.tools_query import query
+            from pipeline import registry
 
-            return query(args.config, args.sql, args.sink)
+            return registry.command("query")(args.config, args.sql, args.sink)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -21,13 +21,15 @@ import signal
 import time
 from collections.abc import Callable
 
+from pipeline import __version__
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.metrics import Metrics
 from pipeline.sdnotify import Notifier
+from pipeline.status import DaemonStatus
 from pipeline.topology import Topology
 
-log = logging.getLogger("pipeline.daemon")
+log = logging.getLogger(__name__)
 
 
 class Daemon:
@@ -167,6 +169,17 @@ class Daemon:
                     await run_task
         if not run_task.cancelled():
             run_task.result()  # re-raise a crash of the topology
+
+    def status(self) -> DaemonStatus:
+        """A read-only snapshot for the API."""
+        return DaemonStatus(
+            version=__version__,
+            config=self.config.path,
+            uptime_s=self.elapsed,
+            reloads=self.reloads,
+            stopping=self.stopping,
+            topology=self.topology.status(),
+        )
 
     @property
     def elapsed(self) -> float:

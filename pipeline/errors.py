@@ -1,11 +1,17 @@
-"""The exception tree, and what each kind of error means to the runtime.
+"""The exception tree, and what the runtime does with each kind.
 
 - ConfigError: the configuration is wrong. Carries every problem found, each
   naming the file, the component and the key. The CLI exits with code 2.
-- TransientError: a sink or source could not do its work *now* (server down,
-  timeout, 429, 5xx). The runtime retries with backoff and settles nothing.
-- PermanentError: the whole batch can never succeed as it is (e.g. a record
-  larger than the broker accepts). Its events go to the dead-letter queue.
+- TransientError: a sink or source cannot do its work *now* (server down,
+  timeout, 429, 5xx, a table not there yet). Raised by `Sink.start` or
+  `Sink.send`, it makes the driver retry with backoff and settle nothing; it
+  is logged as a warning with its message only, since it is expected.
+- Any other exception from `start` or `send` is retried the same way (a log
+  pipeline never drops data because a client library raised something
+  unexpected), but it is logged with its traceback: it is probably a bug.
+- Rejected for good is not an exception: a sink returns
+  `pipeline.sink.Outcome(rejected=...)` (or `Outcome.reject_all`) and the
+  driver writes those events to the dead-letter queue and settles them.
 - DoubleSettleError: a receipt was settled twice. Always a bug in our code.
 """
 
@@ -26,10 +32,6 @@ class ConfigError(PipelineError):
 
 class TransientError(PipelineError):
     """Retry later: nothing was (or may have been) delivered."""
-
-
-class PermanentError(PipelineError):
-    """The batch can never be delivered as it is: dead-letter it."""
 
 
 class DoubleSettleError(PipelineError):

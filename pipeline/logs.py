@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
+
+# Our loggers are named by module (`logging.getLogger(__name__)`) under these packages.
+OWN_PACKAGES = frozenset({"pipeline", "sinks", "parsers"})
 
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -44,6 +48,20 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class ComponentLog(logging.LoggerAdapter[logging.Logger]):
+    """A module's logger bound to one component: every record carries `component=<name>`."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = kwargs.get("extra")
+        kwargs["extra"] = {**(self.extra or {}), **extra} if extra else dict(self.extra or {})
+        return msg, kwargs
+
+
+def component_log(logger: logging.Logger, component: str) -> ComponentLog:
+    """`component_log(logging.getLogger(__name__), name)`: the one way components bind their name."""
+    return ComponentLog(logger, {"component": component})
+
+
 def setup_logging(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -61,8 +79,9 @@ class LibraryRateLimit(logging.Filter):
 
     Client libraries log every failed reconnect (aiokafka several times a second
     while a broker is down); our own components already log each retry with its
-    backoff. Records from `pipeline.*` loggers always pass. A record that passes
+    backoff. A record that passes
     after a quiet spell says how many similar ones were suppressed.
+    Records from our own packages (`pipeline`, `sinks`, `parsers`) always pass.
     """
 
     def __init__(self, interval: float = 10.0, clock: Any = time.monotonic) -> None:
@@ -72,7 +91,7 @@ class LibraryRateLimit(logging.Filter):
         self._last: dict[tuple[str, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("pipeline"):
+        if record.name.split(".", 1)[0] in OWN_PACKAGES:
             return True
         key = (record.name, str(record.msg))
         now = self._clock()

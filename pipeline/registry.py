@@ -38,6 +38,13 @@ BUILTIN: dict[tuple[Kind, str], str] = {
 }
 
 
+# Operator commands that live beside the component they serve (`pipeline query` runs SQL through
+# a clickhouse sink's own client): command name -> module with a `main(args) -> int`.
+BUILTIN_COMMANDS: dict[str, str] = {
+    "query": "sinks.clickhouse.query",
+}
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     kind: Kind
@@ -63,6 +70,13 @@ def load_builtins() -> None:
     """Import every built-in component module (for the schema and the reference doc)."""
     for module in sorted(set(BUILTIN.values())):
         importlib.import_module(module)
+
+
+def command(name: str) -> Callable[..., int]:
+    """The entry point of a built-in operator command (imported on first use)."""
+    module = importlib.import_module(BUILTIN_COMMANDS[name])
+    entry: Callable[..., int] = module.main
+    return entry
 
 
 def lookup(kind: Kind, type_name: str) -> ComponentSpec | None:

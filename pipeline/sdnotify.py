@@ -27,7 +27,7 @@ import socket
 import time
 from collections.abc import Mapping
 
-log = logging.getLogger("pipeline.sdnotify")
+log = logging.getLogger(__name__)
 
 
 def _socket_address(value: str | None) -> str | bytes | None:

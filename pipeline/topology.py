@@ -17,17 +17,18 @@ from pipeline import registry
 from pipeline.config import PipelineConfig
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
+from pipeline.driver import SinkDriver
 from pipeline.errors import ConfigError
 from pipeline.event import Batch, Event
 from pipeline.graph import topological_transforms
+from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.queues import BatchQueue
-from pipeline.retry import Backoff
 from pipeline.routing import Router
 from pipeline.sources.base import Source, SourceContext
-from sinks.base import Sink, SinkDriver
+from pipeline.status import ComponentStatus, TopologyStatus
 
-log = logging.getLogger("pipeline.topology")
+log = logging.getLogger(__name__)
 
 
 class Transform(Protocol):
@@ -91,6 +92,11 @@ class Topology:
                 node.queue = BatchQueue(node.name, capacity, producers=len(inputs))
             for inp in inputs:
                 self.nodes[inp].consumers.append(node.name)
+            if node.kind == "sink":
+                assert node.queue is not None
+                self.drivers[node.name] = SinkDriver(
+                    node.component, node.config, node.queue, node.stats, self.metrics, self.dlq
+                )
         self.metrics.gauge(
             "pipeline_queue_depth",
             "Batches waiting in a component's input queue.",
@@ -137,7 +143,7 @@ class Topology:
                 try:
                     await node.component.aclose()
                 except Exception:
-                    log.exception("closing source failed", extra={"component": node.name})
+                    component_log(log, node.name).exception("closing source failed")
                 self.metrics.drop_gauges(node.component)
 
     async def _run_source(self, node: Node) -> None:
@@ -170,7 +176,7 @@ class Topology:
             except Exception:
                 # A bug, not bad input (parsers tag bad input). Pass the batch on untouched
                 # and count it, rather than stopping the pipeline or losing the batch.
-                log.exception("transform failed; passing the batch on unchanged", extra={"component": node.name})
+                component_log(log, node.name).exception("transform failed; passing the batch on unchanged")
                 stats.events_failed += len(batch.events)
                 out = batch.events
             stats.events_out += len(out)
@@ -181,28 +187,31 @@ class Topology:
         await router.close()
 
     async def _run_sink(self, node: Node) -> None:
-        sink: Sink = node.component
-        assert node.queue is not None
-        driver = SinkDriver(sink, node.config, node.queue, node.stats, self.metrics, self.dlq)
-        self.drivers[node.name] = driver
-        backoff = Backoff(node.config.retry.initial_backoff, node.config.retry.max_backoff)
-        while True:
-            try:
-                await sink.start()
-                break
-            except ConfigError:
-                raise
-            except Exception as exc:
-                driver.last_error = f"{type(exc).__name__}: {exc}"
-                node.stats.retry("start")
-                delay = backoff.next_delay()
-                log.warning(
-                    "sink start failed, retrying",
-                    extra={"component": node.name, "error": driver.last_error, "retry_in_s": round(delay, 3)},
+        await self.drivers[node.name].start_and_run()
+
+    # -- observation -------------------------------------------------------
+    def status(self) -> TopologyStatus:
+        """A read-only snapshot for the API (names and numbers, never config values)."""
+        components = []
+        for node in self.nodes.values():
+            s = node.stats
+            driver = self.drivers.get(node.name)
+            components.append(
+                ComponentStatus(
+                    name=node.name,
+                    kind=node.kind,
+                    type_name=s.type_name,
+                    events_in=s.events_in,
+                    events_out=s.events_out,
+                    events_failed=s.events_failed,
+                    dead_lettered=s.dead_lettered,
+                    retries=dict(s.retries),
+                    tags=dict(s.tags),
+                    queue_depth=node.queue.qsize() if node.queue is not None else None,
+                    queue_capacity=node.queue.capacity if node.queue is not None else None,
+                    in_flight=driver.in_flight if driver is not None else None,
+                    last_error=driver.last_error if driver is not None else None,
                 )
-                await asyncio.sleep(delay)
-        driver.last_error = None
-        try:
-            await driver.run()
-        finally:
-            await sink.aclose()
+            )
+        probes = {name: driver.sink.healthcheck for name, driver in self.drivers.items()}
+        return TopologyStatus(self.sources_started, tuple(components), probes)

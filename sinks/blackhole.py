@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pipeline.config import SinkConfig
 from pipeline.context import BuildContext
 from pipeline.registry import register
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 
 
 class BlackholeSinkConfig(SinkConfig):

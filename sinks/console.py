@@ -10,7 +10,7 @@ from pydantic import Field
 from pipeline.config import SinkConfig
 from pipeline.context import BuildContext
 from pipeline.registry import register
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.encoding import json_lines
 
 

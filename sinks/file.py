@@ -17,7 +17,7 @@ from pipeline.config import SinkConfig
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError
 from pipeline.registry import register
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.encoding import json_line
 from sinks.template import Template
 

@@ -60,7 +60,7 @@ from pipeline.sources.lines import RawLine
 from pipeline.sources.reader import ChunkReader, Framer, MultilineFramer, PlainFramer, Stamp
 from pipeline.watermark import Watermark
 
-log = logging.getLogger("pipeline.sources.file")
+log = logging.getLogger(__name__)
 
 # How long to look back for a line start when a new file starts at its end.
 _TAIL_LOOKBACK = 64 * 1024

@@ -41,6 +41,7 @@ from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import Batch, Event
 from pipeline.kafka_common import KafkaConnectionOptions, client_kwargs, describe_error
+from pipeline.logs import component_log
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.retry import Backoff
@@ -48,7 +49,7 @@ from pipeline.sources.base import SourceContext
 from pipeline.units import ByteSize, Duration
 from pipeline.watermark import Watermark
 
-log = logging.getLogger("pipeline.source.kafka")
+log = logging.getLogger(__name__)
 
 ConsumerFactory = Callable[..., Any]
 # How long emit may block before the partitions are paused and the consumer polled to stay in the group.
@@ -196,6 +197,7 @@ class KafkaSource:
         consumer_factory: ConsumerFactory = AIOKafkaConsumer,
     ) -> None:
         self.name = name
+        self.log = component_log(log, name)
         self.config = config
         self.dlq = dlq
         self._client_kwargs = client_kwargs(config, name)  # ConfigError on unusable TLS / password files
@@ -237,9 +239,9 @@ class KafkaSource:
             except (KafkaError, OSError) as exc:
                 await self._stop_consumer(consumer)
                 delay = backoff.next_delay()
-                log.warning(
+                self.log.warning(
                     "kafka consumer cannot start, retrying",
-                    extra={"component": self.name, "error": describe_error(exc), "retry_in_s": round(delay, 3)},
+                    extra={"error": describe_error(exc), "retry_in_s": round(delay, 3)},
                 )
                 await _sleep_or_shutdown(ctx, delay)
                 continue
@@ -251,7 +253,7 @@ class KafkaSource:
         try:
             await asyncio.wait_for(consumer.stop(), self.config.request_timeout)
         except Exception as exc:
-            log.warning("kafka consumer stop failed", extra={"component": self.name, "error": describe_error(exc)})
+            self.log.warning("kafka consumer stop failed", extra={"error": describe_error(exc)})
 
     # -- rebalance ---------------------------------------------------------
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -261,9 +263,9 @@ class KafkaSource:
             try:
                 await asyncio.wait_for(asyncio.gather(*busy), self.config.revoke_timeout)
             except TimeoutError:
-                log.warning(
+                self.log.warning(
                     "revoked partitions still have unsettled batches; the new owner consumes them again",
-                    extra={"component": self.name, "partitions": sorted(map(str, trackers))},
+                    extra={"partitions": sorted(map(str, trackers))},
                 )
         await self.commit(trackers)
         for tp, tracker in trackers.items():
@@ -273,9 +275,9 @@ class KafkaSource:
             self._end_offsets.pop(tp, None)
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info(
+        self.log.info(
             "kafka partitions assigned",
-            extra={"component": self.name, "partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)},
+            extra={"partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)},
         )
 
     # -- commits -----------------------------------------------------------
@@ -297,7 +299,7 @@ class KafkaSource:
                 await consumer.commit({tp: OffsetAndMetadata(pos, "") for tp, (_, pos) in due.items()})
             except (KafkaError, OSError) as exc:
                 # Not fatal: a later commit covers it; a crash meanwhile only replays settled records.
-                log.warning("kafka offset commit failed", extra={"component": self.name, "error": describe_error(exc)})
+                self.log.warning("kafka offset commit failed", extra={"error": describe_error(exc)})
                 return
         for tracker, pos in due.values():
             tracker.committed = max(tracker.committed, pos)
@@ -360,7 +362,7 @@ class KafkaSource:
                 records = await consumer.getmany(timeout_ms=timeout_ms, max_records=cfg.max_batch_records)
             except KafkaError as exc:
                 delay = backoff.next_delay()
-                log.warning("kafka poll failed, retrying", extra={"component": self.name, "error": describe_error(exc)})
+                self.log.warning("kafka poll failed, retrying", extra={"error": describe_error(exc)})
                 await _sleep_or_shutdown(ctx, delay)
                 continue
             backoff.reset()
@@ -457,9 +459,7 @@ class KafkaSource:
                         # Only paused partitions: returns nothing, but counts as a poll for max_poll_interval.
                         await consumer.getmany(*paused, timeout_ms=0)
                     except KafkaError as exc:
-                        log.warning(
-                            "kafka keepalive poll failed", extra={"component": self.name, "error": describe_error(exc)}
-                        )
+                        self.log.warning("kafka keepalive poll failed", extra={"error": describe_error(exc)})
                 await asyncio.wait({task}, timeout=1.0)
         finally:
             still = paused & set(consumer.assignment())
@@ -472,7 +472,7 @@ class KafkaSource:
         deadline = time.monotonic() + max(10.0, 2 * self.config.session_timeout)
         while not self.consumer.assignment():
             if ctx.shutdown.is_set() or time.monotonic() > deadline:
-                log.warning("kafka source got no partitions; nothing to read", extra={"component": self.name})
+                self.log.warning("kafka source got no partitions; nothing to read")
                 return False
             await asyncio.sleep(0.1)
         return True

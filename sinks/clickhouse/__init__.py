@@ -28,7 +28,7 @@ from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
 from pipeline.metrics import Metrics
 from pipeline.registry import register
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe
 from sinks.clickhouse.config import ClickHouseSinkConfig, resolve_target
 from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, schema_key, to_columns

@@ -27,9 +27,10 @@ from prometheus_client import Counter
 
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
+from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.registry import register
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
@@ -45,7 +46,7 @@ from sinks.template import Template
 
 __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
 
-log = logging.getLogger("pipeline.sink.elasticsearch")
+log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 Auth = dict[str, Any]  # keyword arguments of AsyncElasticsearch: basic_auth / api_key / bearer_auth
@@ -120,6 +121,7 @@ class ElasticsearchSink:
         client_factory: ClientFactory | None = None,
     ) -> None:
         self.name = name
+        self.log = component_log(log, name)
         self.config = config
         self.stats = stats
         target = config.target_template
@@ -158,7 +160,7 @@ class ElasticsearchSink:
         except TransportError as exc:
             raise TransientError(f"installing index template {opts.name!r} on {self._hosts}: {exc}") from exc
         if written:
-            log.info("index template installed", extra={"component": self.name, "template": opts.name})
+            self.log.info("index template installed", extra={"template": opts.name})
 
     async def healthcheck(self) -> None:
         try:
@@ -187,10 +189,9 @@ class ElasticsearchSink:
                 if n == 0:
                     raise  # nothing sent yet: the driver retries the whole send and logs why
                 # Earlier requests landed: retry only this one and the rest.
-                log.warning(
+                self.log.warning(
                     "bulk request failed, retrying its events",
                     extra={
-                        "component": self.name,
                         "error": str(exc),
                         "events": sum(len(c.positions) for c in chunks[n:]),
                     },

@@ -42,12 +42,13 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import ConfigError, TransientError
 from pipeline.kafka_common import client_kwargs, describe_error
+from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.kafka.config import BUILTIN_LOG_TYPES, KafkaSinkConfig
 from sinks.kafka.records import Event, Headers, RecordEncoder
 
-log = logging.getLogger("pipeline.sink.kafka")
+log = logging.getLogger(__name__)
 
 # A record as the sink handles it after partitioning: (index in the send, key, value, headers).
 Rec = tuple[int, "bytes | None", bytes, Headers]
@@ -83,6 +84,7 @@ class KafkaSink:
         admin_factory: AdminFactory = AIOKafkaAdminClient,
     ) -> None:
         self.name = name
+        self.log = component_log(log, name)
         self.config = config
         self.once = once
         self.stats = stats
@@ -132,12 +134,11 @@ class KafkaSink:
         try:
             await asyncio.wait_for(producer.stop(), self.config.request_timeout)
         except TimeoutError:
-            log.warning(
+            self.log.warning(
                 "kafka producer did not flush in time; unacknowledged batches are retried after restart",
-                extra={"component": self.name},
             )
         except Exception as exc:
-            log.warning("kafka producer stop failed", extra={"component": self.name, "error": describe_error(exc)})
+            self.log.warning("kafka producer stop failed", extra={"error": describe_error(exc)})
 
     async def start(self) -> None:
         if self._producer is None:
@@ -214,7 +215,7 @@ class KafkaSink:
                 "creating topics failed: "
                 + "; ".join(f"{topic}: error {code} {msg or ''}".strip() for topic, code, msg in errors)
             )
-        log.info("kafka topics ensured", extra={"component": self.name, "topics": topics})
+        self.log.info("kafka topics ensured", extra={"topics": topics})
 
     async def _check_topic(self, topic: str) -> str | None:
         """None when `topic` exists (creating it if configured), else why its events are rejected."""
@@ -237,9 +238,7 @@ class KafkaSink:
             if self._broken_generation == self._producer_generation or self._producer is None:
                 old, self._producer = self._producer, None
                 if old is not None:
-                    log.warning(
-                        "restarting the kafka producer after a producer-state error", extra={"component": self.name}
-                    )
+                    self.log.warning("restarting the kafka producer after a producer-state error")
                     await self._stop_producer(old)
                 self._broken_generation = None
                 await self._start_producer()

@@ -23,8 +23,9 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from pipeline.errors import TransientError
+from pipeline.logs import component_log
 from pipeline.retry import Backoff
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.webhook.aggregate import STATE_VERSION, Aggregator, Notification, Timing
 from sinks.webhook.config import WebhookSinkConfig, target_names
 from sinks.webhook.metrics import WebhookStats, register_stats
@@ -33,7 +34,7 @@ from sinks.webhook.rules import CompiledRule
 from sinks.webhook.state import Persister, StateStore
 from sinks.webhook.targets import DeliveryError, SessionFactory, Target, build_target
 
-log = logging.getLogger("pipeline.sink.webhook")
+log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 
@@ -52,6 +53,7 @@ class WebhookSink:
         targets: list[Target] | None = None,
     ) -> None:
         self.name = name
+        self.log = component_log(log, name)
         self.config = config
         self.max_in_flight = config.max_in_flight
         self._clock = clock
@@ -117,16 +119,15 @@ class WebhookSink:
         for name, notes in (data.get("outboxes") or {}).items():
             outbox = self.outboxes.get(name)
             if outbox is None:
-                log.warning(
+                self.log.warning(
                     "webhook state: notifications for a target no longer configured are dropped",
-                    extra={"component": self.name, "target": name, "notifications": len(notes)},
+                    extra={"target": name, "notifications": len(notes)},
                 )
                 continue
             outbox.restore(notes)
-        log.info(
+        self.log.info(
             "webhook state restored",
             extra={
-                "component": self.name,
                 "alerts": self.aggregator.active,
                 "pending": {n: len(o) for n, o in self.outboxes.items()},
             },
@@ -180,7 +181,7 @@ class WebhookSink:
             try:
                 await self.persister.flush()
             except OSError as exc:
-                log.error("webhook state: final write failed", extra={"component": self.name, "error": str(exc)})
+                self.log.error("webhook state: final write failed", extra={"error": str(exc)})
 
     # -- the data path -------------------------------------------------------------------
     async def send(self, events: list[Event]) -> Outcome:
@@ -226,10 +227,10 @@ class WebhookSink:
                 if self.persister.dirty:
                     await self.persister.flush()
             except OSError as exc:
-                log.error("webhook state write failed; retrying", extra={"component": self.name, "error": str(exc)})
+                self.log.error("webhook state write failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
             except Exception:  # a bug must not stop alerting: log it and keep ticking
-                log.exception("webhook ticker failed", extra={"component": self.name})
+                self.log.exception("webhook ticker failed")
                 await asyncio.sleep(1.0)
 
     async def _deliver_loop(self, target: Target, outbox: Outbox) -> None:
@@ -253,10 +254,9 @@ class WebhookSink:
                     outbox.ack(entries)
                     self.persister.changed()
                     self.stats.count(target.name, "failed", len(entries))
-                    log.error(
+                    self.log.error(
                         "webhook notification rejected; dropped",
                         extra={
-                            "component": self.name,
                             "target": target.name,
                             "error": error,
                             "notifications": len(entries),
@@ -267,10 +267,9 @@ class WebhookSink:
                 self.stats.retry(target.name)
                 delay = backoff.next_delay()
                 if backoff.attempts & (backoff.attempts - 1) == 0:  # log attempts 1, 2, 4, 8, ...
-                    log.warning(
+                    self.log.warning(
                         "webhook delivery failed; retrying",
                         extra={
-                            "component": self.name,
                             "target": target.name,
                             "error": error,
                             "attempt": backoff.attempts,
@@ -281,9 +280,9 @@ class WebhookSink:
                 await asyncio.sleep(delay)
                 continue
             if target.last_error is not None:
-                log.info(
+                self.log.info(
                     "webhook delivery recovered",
-                    extra={"component": self.name, "target": target.name, "attempts": backoff.attempts + 1},
+                    extra={"target": target.name, "attempts": backoff.attempts + 1},
                 )
             target.last_error = None
             backoff.reset()

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-log = logging.getLogger("pipeline.sink.webhook")
+log = logging.getLogger(__name__)
 
 
 class StateStore:

@@ -20,12 +20,12 @@ from prometheus_client import generate_latest
 
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
+from pipeline.driver import SinkDriver
 from pipeline.event import Batch, rfc3339_ms
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
-from pipeline.tools_query import query
-from sinks.base import SinkDriver
 from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
+from sinks.clickhouse.query import main as query
 from sinks.clickhouse.schema import SCHEMAS
 
 DAY = 86400.0

@@ -18,11 +18,11 @@ from prometheus_client import generate_latest
 
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
+from pipeline.driver import SinkDriver
 from pipeline.errors import TransientError
 from pipeline.event import Batch, rfc3339_ms
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
-from sinks.base import SinkDriver
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
 
 DAY = 86400.0

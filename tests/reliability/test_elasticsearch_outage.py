@@ -25,10 +25,10 @@ from elasticsearch import AsyncElasticsearch
 
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
+from pipeline.driver import SinkDriver
 from pipeline.event import Batch, rfc3339_ms
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
-from sinks.base import SinkDriver
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
 
 pytestmark = pytest.mark.reliability

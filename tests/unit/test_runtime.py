@@ -16,11 +16,11 @@ from pydantic import Field
 from pipeline.acks import Receipt, Status
 from pipeline.config import SinkConfig, SourceConfig, load_config
 from pipeline.daemon import Daemon
-from pipeline.errors import PermanentError, TransientError
+from pipeline.errors import TransientError
 from pipeline.event import Batch
 from pipeline.registry import register
+from pipeline.sink import Outcome
 from pipeline.topology import Topology
-from sinks.base import Outcome
 
 # -- test components -------------------------------------------------------
 
@@ -89,7 +89,7 @@ class ScriptedSink:
         if b == "fail_twice" and self.calls <= 2:
             raise TransientError("server unavailable")
         if b == "permanent":
-            raise PermanentError("record too large")
+            return Outcome.reject_all(len(events), "record too large")
         SINK_LOG[self.name].append(list(events))
         if b == "reject_odd":
             return Outcome(rejected=[(i, "odd") for i, e in enumerate(events) if e["n"] % 2])

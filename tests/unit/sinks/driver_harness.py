@@ -8,10 +8,10 @@ from typing import Any, Self
 
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
+from pipeline.driver import SinkDriver
 from pipeline.event import Batch
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.queues import BatchQueue
-from sinks.base import SinkDriver
 
 
 class DriverHarness:

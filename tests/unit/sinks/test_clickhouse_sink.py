@@ -20,7 +20,7 @@ from prometheus_client import generate_latest
 from pipeline.acks import Status
 from pipeline.errors import TransientError
 from pipeline.metrics import Metrics
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
 from sinks.clickhouse.config import Target
 from tests.unit.sinks.driver_harness import DriverHarness

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import ConfigError, TransientError
 from pipeline.metrics import ComponentStats
-from sinks.base import Outcome
+from pipeline.sink import Outcome
 from sinks.kafka import KafkaSink, KafkaSinkConfig
 from sinks.kafka.records import RecordEncoder, stream_key
 

@@ -13,17 +13,18 @@ import datetime as dt
 import sys
 from typing import Any, TextIO
 
+from pipeline.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
+from pipeline.metrics import Metrics
+from sinks.clickhouse import ClickHouseSink
+from sinks.clickhouse.client import describe
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 # Statements that return rows; anything else (DDL, OPTIMIZE, ...) runs as a command.
 _ROW_STATEMENTS = ("select", "with", "show", "describe", "desc", "explain", "exists", "(")
 
 
-def query(config_path: str, sql: str, sink_name: str | None = None, out: TextIO | None = None) -> int:
+def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO | None = None) -> int:
     """Run `sql` on the config's clickhouse sink (the only one, or `sink_name`); print a table."""
     out = out or sys.stdout
     try:
@@ -53,10 +54,6 @@ def query(config_path: str, sql: str, sink_name: str | None = None, out: TextIO 
             file=sys.stderr,
         )
         return EXIT_FAILURE
-
-    from pipeline.metrics import Metrics
-    from sinks.clickhouse import ClickHouseSink
-    from sinks.clickhouse.client import describe
 
     try:
         sink = ClickHouseSink(sink_name or "query", sink_config, data_dir=config.data_dir, metrics=Metrics())

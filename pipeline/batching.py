@@ -1,0 +1,112 @@
+"""Group the batches arriving at a sink into sends: by event count, estimated bytes and age.
+
+Sources and transforms hand over batches of whatever size a read produced; a
+sink wants fewer, larger requests. `Batcher` merges consecutive batches (their
+receipts travel together and settle together) until `max_events` or
+`max_bytes` is reached, or the oldest waiting event is `timeout` old.
+`grouped()` drives it from a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from pipeline.acks import Receipt
+from pipeline.event import Batch, Event
+from pipeline.queues import BatchQueue
+
+# A rough per-event overhead (keys, timestamps, ids) on top of the message text.
+EVENT_OVERHEAD_BYTES = 128
+
+
+def estimate_bytes(events: list[Event]) -> int:
+    """A cheap size estimate for batching: the message plus a fixed overhead per event."""
+    return sum(len(e.get("message") or "") for e in events) + EVENT_OVERHEAD_BYTES * len(events)
+
+
+@dataclass(slots=True)
+class Group:
+    """Events of one or more batches sent together, with every receipt they carry."""
+
+    events: list[Event]
+    receipts: list[Receipt]
+
+
+class Batcher:
+    """Accumulates batches; hands out a `Group` when one is full or old enough."""
+
+    __slots__ = ("_clock", "_deadline", "_events", "_receipts", "_size", "max_bytes", "max_events", "timeout")
+
+    def __init__(
+        self, max_events: int, max_bytes: int, timeout: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._clock = clock
+        self._events: list[Event] = []
+        self._receipts: list[Receipt] = []
+        self._size = 0
+        self._deadline: float | None = None
+
+    def add(self, batch: Batch) -> Group | None:
+        """Add a non-empty batch; return the group to send when it filled one."""
+        self._events.extend(batch.events)
+        self._receipts.append(batch.receipt)
+        self._size += estimate_bytes(batch.events)
+        if self._deadline is None:
+            self._deadline = self._clock() + self.timeout
+        if len(self._events) >= self.max_events or self._size >= self.max_bytes:
+            return self.take()
+        return None
+
+    def take(self) -> Group | None:
+        """Whatever is waiting, as one group (None when nothing is)."""
+        if not self._receipts:
+            return None
+        group = Group(self._events, self._receipts)
+        self._events, self._receipts, self._size, self._deadline = [], [], 0, None
+        return group
+
+    def wait_time(self) -> float | None:
+        """Seconds until the waiting events are due (None when nothing waits)."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._clock())
+
+
+async def grouped(
+    queue: BatchQueue, batcher: Batcher, on_batch: Callable[[Batch], None] | None = None
+) -> AsyncIterator[Group]:
+    """Groups from `queue` until every producer closed it; the rest is flushed at the end.
+
+    An empty batch (everything filtered upstream) settles at once: it holds no
+    events for a sink to deliver, only positions to release.
+    """
+    while True:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        # that lands as the get completes, which would hang shutdown.
+        try:
+            async with asyncio.timeout(batcher.wait_time()):
+                batch = await queue.get()
+        except TimeoutError:
+            group = batcher.take()
+            if group is not None:
+                yield group
+            continue
+        if batch is None:
+            break
+        if on_batch is not None:
+            on_batch(batch)
+        if not batch.events:
+            batch.receipt.settle()
+            continue
+        full = batcher.add(batch)
+        if full is not None:
+            yield full
+    rest = batcher.take()
+    if rest is not None:
+        yield rest
