@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.acks import Receipt  # noqa: E402
 from pipeline.dlq import DeadLetterQueue  # noqa: E402
+from pipeline.driver import SinkDriver  # noqa: E402
 from pipeline.event import Batch, rfc3339_ms  # noqa: E402
 from pipeline.metrics import Metrics  # noqa: E402
 from pipeline.queues import BatchQueue  # noqa: E402
-from pipeline.driver import SinkDriver  # noqa: E402
 
 DAY = 86400.0
 
