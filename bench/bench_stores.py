@@ -33,10 +33,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from parsers.dates import rfc3339_ms  # noqa: E402
 from pipeline.acks import Receipt  # noqa: E402
 from pipeline.dlq import DeadLetterQueue  # noqa: E402
 from pipeline.driver import SinkDriver  # noqa: E402
-from pipeline.event import Batch, rfc3339_ms  # noqa: E402
+from pipeline.event import Batch  # noqa: E402
 from pipeline.metrics import Metrics  # noqa: E402
 from pipeline.queues import BatchQueue  # noqa: E402
 
@@ -142,12 +143,12 @@ async def bench_clickhouse(events: list[dict[str, Any]], args: argparse.Namespac
 
 def python_work(events: list[dict[str, Any]]) -> dict[str, float]:
     """Events/s of the sinks' own per-event work, with no I/O."""
+    from pipeline.template import Template
     from sinks.clickhouse.schema import SCHEMAS, to_columns
     from sinks.elasticsearch.bulk import BulkEncoder, IndexNamer
-    from sinks.template import Template
 
     source = "logs-{log_type}-%Y.%m.%d"
-    encoder = BulkEncoder(IndexNamer(Template(source)), 10 * 1024 * 1024)
+    encoder = BulkEncoder(IndexNamer(Template(source, missing="unknown", strict_dates=True)), 10 * 1024 * 1024)
     out = {}
     for name, fn in (("elasticsearch: NDJSON bulk encoding", lambda chunk: encoder.encode(chunk)),
                      ("clickhouse: typed column conversion", lambda chunk: to_columns(SCHEMAS["access"], chunk))):

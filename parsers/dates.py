@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DateParser", "format_utc", "utc_now"]
+__all__ = ["DateParser", "format_utc", "rfc3339_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -71,9 +71,16 @@ def format_utc(dt: datetime) -> str:
     return dt.isoformat(timespec="milliseconds") + "Z"
 
 
-def utc_now(clock: Callable[[], float] = time.time) -> str:
-    """``clock()`` (epoch seconds) formatted like ``@timestamp``."""
-    return _format_epoch(clock(), 1) or "1970-01-01T00:00:00.000Z"
+def rfc3339_ms(epoch: float | None = None) -> str:
+    """Epoch seconds (default: now) as ``@timestamp`` is written: UTC, milliseconds truncated, ``Z``.
+
+    The one formatter of the current time for events, logs and the dead-letter queue (fast:
+    no datetime object)."""
+    if epoch is None:
+        epoch = time.time()
+    secs = int(epoch)
+    ms = int((epoch - secs) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
 
 
 def _format_epoch(value: float, unit: int) -> str | None:

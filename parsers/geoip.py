@@ -43,6 +43,7 @@ import geoip2.database
 import maxminddb
 
 from parsers.errors import GeoIPDatabaseError
+from parsers.fieldpath import compile_getter
 from parsers.types import GEOIP_FAILURE, Event, add_tag
 
 __all__ = ["GeoIPEnricher"]
@@ -206,8 +207,8 @@ class GeoIPEnricher:
         "_cache_size",
         "_city",
         "_clock",
+        "_get_field",
         "_next_check",
-        "_path",
         "field",
         "reload_check_interval",
         "target",
@@ -232,7 +233,7 @@ class GeoIPEnricher:
             self._city.close()
             raise
         self.field = field
-        self._path = tuple(field.split(".")) if "." in field else None
+        self._get_field = compile_getter(field)
         self.target = target
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
@@ -295,19 +296,8 @@ class GeoIPEnricher:
             return None
         return _copy(result)
 
-    def _get_field(self, event: Event) -> Any:
-        path = self._path
-        if path is None:
-            return event.get(self.field)
-        node: Any = event
-        for key in path:
-            if not isinstance(node, dict):
-                return None
-            node = node.get(key)
-        return node
-
     def _enrich(self, event: Event) -> None:
-        ip = self._get_field(event) if self._path is not None else event.get(self.field)
+        ip = self._get_field(event)
         if ip is None or ip == "" or ip == "-":
             return
         if not isinstance(ip, str):

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.event import rfc3339_ms
+from parsers.dates import rfc3339_ms
 
 
 class DeadLetterQueue:

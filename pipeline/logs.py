@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from parsers.dates import rfc3339_ms
+
 # Our loggers are named by module (`logging.getLogger(__name__)`) under these packages.
 OWN_PACKAGES = frozenset({"pipeline", "sinks", "parsers"})
 
@@ -23,7 +25,7 @@ _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"messag
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": rfc3339_ms(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -18,8 +18,8 @@ from pipeline.context import BuildContext
 from pipeline.errors import ConfigError
 from pipeline.registry import register
 from pipeline.sink import Outcome
+from pipeline.template import Template
 from sinks.encoding import json_line
-from sinks.template import Template
 
 
 class FileSinkConfig(SinkConfig):
@@ -37,7 +37,7 @@ class FileSink:
         self.name = name
         self.config = config
         try:
-            self.template = Template(config.path)
+            self.template = Template(config.path, missing="unknown", strict_dates=True)
         except ValueError as exc:
             raise ConfigError([f"path: {exc}"]) from None
         self._fds: OrderedDict[str, int] = OrderedDict()
@@ -55,8 +55,8 @@ class FileSink:
     def _write(self, events: list[dict[str, Any]]) -> None:
         groups: dict[str, list[bytes]] = {}
         render = self.template.render
-        if self.template.is_constant:
-            groups[self.template.source] = [json_line(e) for e in events]
+        if self.template.constant is not None:
+            groups[self.template.constant] = [json_line(e) for e in events]
         else:
             for event in events:
                 groups.setdefault(render(event), []).append(json_line(event))

@@ -46,10 +46,11 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.checkpoint import CheckpointStore, Entry
 from pipeline.context import BuildContext
-from pipeline.event import Batch, Event, rfc3339_ms
+from pipeline.event import Batch, Event
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.sources.base import SourceContext

@@ -15,11 +15,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from parsers.dates import rfc3339_ms
 from parsers.types import INVALID_UTF8, TRUNCATED
 from pipeline.acks import Receipt
 from pipeline.config import SourceConfig
 from pipeline.context import BuildContext
-from pipeline.event import Batch, Event, rfc3339_ms
+from pipeline.event import Batch, Event
 from pipeline.registry import register
 from pipeline.sources.base import SourceContext
 from pipeline.sources.lines import LineSplitter, RawLine

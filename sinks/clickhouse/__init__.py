@@ -26,6 +26,7 @@ from prometheus_client import Counter
 
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
+from pipeline.event import Event
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.sink import Outcome
@@ -35,7 +36,6 @@ from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, schema_key, to_c
 
 __all__ = ["ClickHouseSink", "ClickHouseSinkConfig", "build"]
 
-Event = dict[str, Any]
 
 _COUNTERS: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
 UNKNOWN_TABLE = 60

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-Event = dict[str, Any]
+from pipeline.event import Event
+
 Path = tuple[str, ...]
 # A converter turns one column's raw values into values of the column type. It returns the
 # converted list, the rows that cannot be converted (index -> reason), and the raw values it

@@ -27,10 +27,12 @@ from prometheus_client import Counter
 
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
+from pipeline.event import Event
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.registry import register
 from pipeline.sink import Outcome
+from pipeline.template import Template
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
@@ -42,13 +44,11 @@ from sinks.elasticsearch.bulk import (
 )
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
 from sinks.elasticsearch.template import install, template_body
-from sinks.template import Template
 
 __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
 
 log = logging.getLogger(__name__)
 
-Event = dict[str, Any]
 Auth = dict[str, Any]  # keyword arguments of AsyncElasticsearch: basic_auth / api_key / bearer_auth
 ClientFactory = Callable[[ElasticsearchSinkConfig, Auth], AsyncElasticsearch]
 
@@ -126,7 +126,7 @@ class ElasticsearchSink:
         self.stats = stats
         target = config.target_template
         try:
-            template = Template(target, default=config.default_log_type)
+            template = Template(target, missing=config.default_log_type, strict_dates=True)
         except ValueError as exc:
             raise ConfigError([f"index: {exc}"]) from None
         self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes)

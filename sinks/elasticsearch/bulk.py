@@ -12,7 +12,6 @@ way every time and go to the dead-letter queue with the reason.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,15 +19,13 @@ from typing import Any
 
 import orjson
 
-from sinks.template import Template
-
-Event = dict[str, Any]
+from pipeline.event import Event
+from pipeline.template import Template
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_TYPES = frozenset({"es_rejected_execution_exception", "circuit_breaking_exception"})
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 _RESPONSE_FILTER = "errors,took,items.*.status,items.*.error"
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_@.\-]+)\}")
 
 
 @dataclass
@@ -51,7 +48,7 @@ class IndexNamer:
     def __init__(self, template: Template) -> None:
         self.template = template
         source = template.source
-        fields = tuple(_PLACEHOLDER.findall(source))  # the same syntax as sinks.template
+        fields = template.fields
         # Caching needs the cache key to cover everything render() reads: top-level fields only.
         self._fields: tuple[str, ...] | None = fields if all("." not in f for f in fields) else None
         self._stamp_len = 13 if "%H" in source else 10 if "%" in source else 0

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model, SinkConfig
+from pipeline.template import check_name_template
 from pipeline.units import ByteSize, Duration
-from sinks.template import Template
 
 DEFAULT_INDEX = "logs-{log_type}-%Y.%m.%d"
 DATA_STREAM_INDEX = "logs-{log_type}-{namespace}"
@@ -119,8 +119,7 @@ class ElasticsearchSinkConfig(SinkConfig):
     @field_validator("index")
     @classmethod
     def _valid_template(cls, value: str) -> str:
-        Template(value)  # raises ValueError for unsupported date codes
-        return value
+        return check_name_template(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ElasticsearchSinkConfig:

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from pipeline.event import Event
+from pipeline.template import Template
 from sinks.kafka.config import DEFAULT_KEY
-from sinks.template import Template
 
-Event = dict[str, Any]
 Headers = list[tuple[str, bytes]]
 # (index in the send, value, headers); the key is the group's.
 Record = tuple[int, bytes, Headers]
@@ -57,7 +57,7 @@ class RecordEncoder:
     def __init__(self, topic: str, key: str | None, default_log_type: str, max_request_bytes: int) -> None:
         self.default_log_type = default_log_type
         self.max_request_bytes = max_request_bytes
-        self._topic_template = Template(topic)  # raises ValueError on an unsupported date code
+        self._topic_template = Template(topic, missing="unknown", strict_dates=True)  # ValueError when malformed
         self._uses_log_type = "{log_type}" in topic
         # The common case, a template of log_type alone, becomes a dict lookup per event.
         self._by_log_type: dict[str, str] | None = (
@@ -75,7 +75,7 @@ class RecordEncoder:
             return None
         if key == DEFAULT_KEY:
             return stream_key
-        template = Template(key)
+        template = Template(key, missing="unknown", strict_dates=True)
         return lambda event: template.render(event).encode()
 
     def topic_for(self, event: Event) -> str:

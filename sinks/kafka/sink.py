@@ -41,12 +41,13 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import ConfigError, TransientError
+from pipeline.event import Event
 from pipeline.kafka_common import client_kwargs, describe_error
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats
 from pipeline.sink import Outcome
 from sinks.kafka.config import BUILTIN_LOG_TYPES, KafkaSinkConfig
-from sinks.kafka.records import Event, Headers, RecordEncoder
+from sinks.kafka.records import Headers, RecordEncoder
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """`webhook` sink: alert rules over events, grouped into alerts, sent to Alertmanager and webhooks.
 
-Modules: config (models), templating ({field} templates), rules (conditions ->
+Modules: config (models), rules (conditions ->
 predicates), aggregate (grouping and timing, pure), outbox (per-target queue),
 state (atomic, coalesced persistence), targets (delivery), metrics, sink (the
-Sink itself: send, background ticker and delivery). See docs/alerts.md.
+Sink itself: send, background ticker and delivery). Templates are
+pipeline/template.py's. See docs/alerts.md.
 """
 
 from __future__ import annotations

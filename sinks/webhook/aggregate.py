@@ -16,11 +16,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.event import rfc3339_ms
+from parsers.dates import rfc3339_ms
+from pipeline.event import Event
+from pipeline.template import Template
 from sinks.webhook.rules import CompiledRule, fingerprint
-from sinks.webhook.templating import Template
 
-Event = dict[str, Any]
 Notification = dict[str, Any]
 STATE_VERSION = 1
 OVERFLOW_LABEL = "overflow"

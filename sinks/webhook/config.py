@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import BatchOptions, Model, SinkConfig
+from pipeline.template import Template, check_template, compile_tree
 from pipeline.units import Duration
-from sinks.webhook.templating import Template, check_template, compile_tree
 
 # Prometheus' classic label-name syntax: valid in every Alertmanager version.
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -18,10 +18,11 @@ from typing import Any
 
 import orjson
 
+from parsers.fieldpath import compile_getter
+from pipeline.event import Event
+from pipeline.template import Template, to_text
 from sinks.webhook.config import Condition, RuleConfig
-from sinks.webhook.templating import Template, compile_path, to_text
 
-Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
 
 _MISSING = object()  # the normalised form of a missing or null value
@@ -58,7 +59,7 @@ def compile_condition(cond: Condition) -> Predicate:
         inner = compile_condition(cond.not_)
         return lambda e: not inner(e)
     assert cond.field is not None  # the model validator guarantees field + operator
-    get = compile_path(cond.field)
+    get = compile_getter(cond.field)
     checks: list[Callable[[Any], bool]] = []
     fold = cond.ignore_case
     if "equals" in cond.model_fields_set:

@@ -23,6 +23,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from pipeline.errors import TransientError
+from pipeline.event import Event
 from pipeline.logs import component_log
 from pipeline.retry import Backoff
 from pipeline.sink import Outcome
@@ -35,8 +36,6 @@ from sinks.webhook.state import Persister, StateStore
 from sinks.webhook.targets import DeliveryError, SessionFactory, Target, build_target
 
 log = logging.getLogger(__name__)
-
-Event = dict[str, Any]
 
 
 class WebhookSink:

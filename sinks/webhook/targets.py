@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from pipeline.event import rfc3339_ms
+from parsers.dates import rfc3339_ms
+from pipeline.template import compile_tree
 from sinks.webhook.config import AlertmanagerTarget, ConsoleTarget, FileTarget, HttpTarget, _HttpOptions
-from sinks.webhook.templating import compile_tree
 
 Notification = dict[str, Any]
 SessionFactory = Callable[[], aiohttp.ClientSession]

@@ -16,11 +16,12 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from prometheus_client import generate_latest
 
+from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
 from pipeline.errors import TransientError
-from pipeline.event import Batch, rfc3339_ms
+from pipeline.event import Batch
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch
 
+from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
-from pipeline.event import Batch, rfc3339_ms
+from pipeline.event import Batch
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from parsers.dates import DateParser, format_utc, utc_now
+from parsers.dates import DateParser, format_utc, rfc3339_ms
 
 # 2024-01-05T12:00:00Z: syslog dates without a year are resolved against this.
 NOW = datetime(2024, 1, 5, 12, tzinfo=UTC).timestamp()
@@ -157,8 +157,10 @@ def test_format_utc_naive_and_aware() -> None:
     assert format_utc(aware) == "2024-01-01T21:34:05.001Z"
 
 
-def test_utc_now_uses_clock() -> None:
-    assert utc_now(clock) == "2024-01-05T12:00:00.000Z"
+def test_rfc3339_ms_truncates_to_milliseconds() -> None:
+    assert rfc3339_ms(clock()) == "2024-01-05T12:00:00.000Z"
+    assert rfc3339_ms(1704456000.9999) == "2024-01-05T12:00:00.999Z"
+    assert rfc3339_ms(0) == "1970-01-01T00:00:00.000Z"
 
 
 class TestMinuteCache:

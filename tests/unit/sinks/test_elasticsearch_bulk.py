@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.template import Template
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
@@ -15,11 +16,10 @@ from sinks.elasticsearch.bulk import (
     classify,
     item_reason,
 )
-from sinks.template import Template
 
 
 def namer(source: str = "logs-{log_type}-%Y.%m.%d") -> IndexNamer:
-    return IndexNamer(Template(source))
+    return IndexNamer(Template(source, missing="unknown", strict_dates=True))
 
 
 def event(i: int, **extra: Any) -> dict[str, Any]:

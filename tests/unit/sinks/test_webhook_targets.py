@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from pipeline.event import rfc3339_ms
+from parsers.dates import rfc3339_ms
 from sinks.webhook.config import AlertmanagerTarget, ConsoleTarget, FileTarget, HttpTarget
 from sinks.webhook.targets import (
     AlertmanagerDelivery,

@@ -1,4 +1,4 @@
-"""Templates (sinks/webhook/templating.py): fields, dotted paths, truncation, defaults, escapes, trees."""
+"""Templates (pipeline/template.py): fields, dotted paths, truncation, defaults, escapes, dates, trees."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sinks.webhook.templating import Template, compile_tree
+from pipeline.template import Template, compile_tree
 
 EVENT = {"service": "api", "error": {"type": "KeyError", "code": 7}, "message": "x" * 500, "empty": "",
          "none": None, "ok": False, "ratio": 0.5, "tags": ["a", "b"], "flat.key": "flat"}
@@ -75,3 +75,41 @@ class TestTree:
 
     def test_keys_are_templates_too(self) -> None:
         assert compile_tree({"{status}": "x"})({"status": "resolved"}) == {"resolved": "x"}
+
+
+class TestDatesAndNames:
+    EVENT = {"@timestamp": "2024-03-09T07:05:01.123Z", "log_type": "access", "n": 5, "flag": True}
+
+    @pytest.mark.parametrize(
+        ("source", "expected"),
+        [
+            pytest.param("logs-{log_type}-%Y.%m.%d", "logs-access-2024.03.09", id="index"),
+            pytest.param("out/%Y/%m/%d/%H.jsonl", "out/2024/03/09/07.jsonl", id="path"),
+            pytest.param("100%% {n}", "100% 5", id="escaped-percent"),
+            pytest.param("{flag}", "true", id="bool-as-text"),
+        ],
+    )
+    def test_render(self, source: str, expected: str) -> None:
+        assert Template(source, strict_dates=True).render(self.EVENT) == expected
+
+    def test_missing_text_is_per_template(self) -> None:
+        assert Template("{service}-logs", missing="unknown").render({}) == "unknown-logs"
+        assert Template("{service|x}-logs", missing="unknown").render({}) == "x-logs"
+        assert Template("{service}-logs").render({}) == "-logs"
+
+    def test_no_timestamp_uses_now(self) -> None:
+        import time
+
+        assert Template("%Y").render({}) == time.strftime("%Y", time.gmtime())
+
+    def test_unsupported_code_is_an_error_in_names_and_text_elsewhere(self) -> None:
+        with pytest.raises(ValueError, match="unsupported date code '%j'"):
+            Template("logs-%j", strict_dates=True)
+        assert Template("rate 5%j").render({}) == "rate 5%j"
+
+    def test_values_are_never_rendered_twice(self) -> None:
+        event = {"user": "{secret}", "secret": "s3cr3t", "pct": "%Y"}
+        assert Template("{user} {pct}").render(event) == "{secret} %Y"
+
+    def test_fields_lists_what_the_template_reads(self) -> None:
+        assert Template("{a}-{b.c|x}:{d:3}").fields == ("a", "b.c", "d")
