@@ -14,7 +14,7 @@ settles: sinks retry inside and only metrics see it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from pipeline.errors import DoubleSettleError
 
@@ -106,9 +106,3 @@ class Receipt:
         self._pending -= 1
         if self._pending == 0:
             self._finish(self._status)
-
-
-def settle_all(receipts: Iterable[Receipt], status: Status = Status.DELIVERED) -> None:
-    """Settle every receipt of a merged batch."""
-    for receipt in receipts:
-        receipt.settle(status)

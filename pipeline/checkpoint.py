@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.atomicfile import tmp_path, write_atomic
 from pipeline.sources.fileid import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class CheckpointStore:
 
     @property
     def tmp_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".tmp")
+        return tmp_path(self.path)
 
     @property
     def bak_path(self) -> Path:
@@ -238,26 +238,8 @@ class CheckpointStore:
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
     def write(self, data: bytes) -> None:
-        """Persist a snapshot atomically (blocking: run it in a thread)."""
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_path
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self.path, self.bak_path)
-        os.replace(tmp, self.path)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        """Persist a snapshot atomically, keeping the previous one as `.bak` (blocking: run it in a thread)."""
+        write_atomic(self.path, data, backup=self.bak_path)
         self.last_write = time.time()
 
     def flush(self) -> None:

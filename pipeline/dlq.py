@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from parsers.dates import rfc3339_ms
+from pipeline.atomicfile import FILE_MODE, ensure_dir
 
 
 class DeadLetterQueue:
@@ -45,8 +46,8 @@ class DeadLetterQueue:
             for event, reason in zip(events, reasons, strict=True)
         )
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path_for(now), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            ensure_dir(self.directory)
+            fd = os.open(self.path_for(now), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
             try:
                 os.write(fd, lines)
                 os.fsync(fd)

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model
 from pipeline.errors import ConfigError
+from pipeline.secrets import secret_value
 from pipeline.units import Duration
 
 
@@ -125,13 +126,9 @@ def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
 
 
 def sasl_password(sasl: SaslOptions) -> str:
-    if sasl.password is not None:
-        return sasl.password.get_secret_value()
-    assert sasl.password_file is not None  # the model requires one of the two
-    try:
-        return sasl.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise ConfigError([f"sasl.password_file: cannot read {sasl.password_file}: {exc.strerror}"]) from None
+    password = secret_value(sasl.password, sasl.password_file, "sasl.password")
+    assert password is not None  # the model requires one of the two
+    return password
 
 
 def client_kwargs(options: KafkaConnectionOptions, component: str) -> dict[str, Any]:

@@ -112,9 +112,7 @@ class GeoIPTransform:
         self.stats = stats
 
     def process(self, events: list[Event]) -> list[Event]:
-        enrich = self.enricher
-        for event in events:
-            enrich(event)
+        self.enricher.enrich_batch(events)
         self.stats.count_tags(events, _GEOIP_TAGS)
         return events
 

@@ -10,7 +10,6 @@ matched). Helpers shared by several formats live here.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from parsers.types import Event
 
@@ -47,9 +46,3 @@ def set_request_fields(event: Event, request: str) -> bool:
     if version:
         event["http_version"] = version
     return True
-
-
-def set_new(event: Event, key: str, value: Any) -> None:
-    """Set ``key`` only if the event does not hold it yet (never clobber)."""
-    if key not in event:
-        event[key] = value

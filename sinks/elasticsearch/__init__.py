@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +30,7 @@ from pipeline.event import Event
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.registry import register
+from pipeline.secrets import secret_value
 from pipeline.sink import Outcome
 from pipeline.template import Template
 from sinks.elasticsearch.bulk import (
@@ -247,25 +247,14 @@ class ElasticsearchSink:
                 items.labels(self.name, result).inc(n)
 
 
-def _secret(value: Any, path: Path | None, key: str) -> str | None:
-    if value is not None:
-        return str(value.get_secret_value())
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
-
-
 def read_auth(config: ElasticsearchSinkConfig) -> Auth:
-    password = _secret(config.password, config.password_file, "password")
+    password = secret_value(config.password, config.password_file, "password")
     if config.username and password is not None:
         return {"basic_auth": (config.username, password)}
-    api_key = _secret(config.api_key, config.api_key_file, "api_key")
+    api_key = secret_value(config.api_key, config.api_key_file, "api_key")
     if api_key is not None:
         return {"api_key": api_key}
-    token = _secret(config.bearer_token, config.bearer_token_file, "bearer_token")
+    token = secret_value(config.bearer_token, config.bearer_token_file, "bearer_token")
     if token is not None:
         return {"bearer_auth": token}
     return {}

@@ -1,8 +1,8 @@
 """Persistence of the webhook sink's state: atomic file writes, coalesced under load.
 
-`StateStore` writes `data_dir/webhook/<name>.json` with tmp + fsync + rename (+ fsync
-of the folder), so a crash leaves either the old or the new state, never a torn
-one. A file that cannot be read back (truncated by a broken disk, unknown version)
+`StateStore` writes `data_dir/webhook/<name>.json` with `pipeline.atomicfile.write_atomic`
+(tmp + fsync + rename + fsync of the folder), so a crash leaves either the old or the
+new state, never a torn one. A file that cannot be read back (truncated by a broken disk, unknown version)
 is moved aside and the sink starts empty: alerts are derived data, so losing them
 is better than refusing to start.
 
@@ -24,13 +24,14 @@ from typing import Any
 
 import orjson
 
+from pipeline.atomicfile import write_atomic
+
 log = logging.getLogger(__name__)
 
 
 class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
 
     def load(self, version: int) -> dict[str, Any] | None:
         """The saved state, or None (no file, or an unreadable one, which is moved aside)."""
@@ -56,21 +57,7 @@ class StateStore:
 
     def save(self, data: bytes) -> None:
         """Atomically replace the state file (blocking: run it in a thread)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, data)
 
 
 class Persister:

@@ -24,6 +24,8 @@ import aiohttp
 import orjson
 
 from parsers.dates import rfc3339_ms
+from pipeline.errors import ConfigError
+from pipeline.secrets import read_secret_file
 from pipeline.template import compile_tree
 from sinks.webhook.config import AlertmanagerTarget, ConsoleTarget, FileTarget, HttpTarget, _HttpOptions
 
@@ -88,9 +90,9 @@ class _HttpTarget:
         headers.update({k: v.get_secret_value() for k, v in self._options.headers.items()})
         for header, path in self._options.headers_from_files.items():
             try:
-                headers[header] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise DeliveryError(f"header {header}: cannot read {path}: {exc.strerror}") from None
+                headers[header] = read_secret_file(Path(path), f"headers_from_files.{header}")
+            except ConfigError as exc:  # a rotating secret unreadable now: retried like a failed delivery
+                raise DeliveryError(str(exc)) from None
         return headers
 
     async def _request(self, method: str, url: str, shown: str, data: bytes | None = None) -> None:

@@ -1,0 +1,50 @@
+"""Crash-safe file replacement: the one way we persist state (checkpoints, alert state).
+
+`write_atomic` writes `<path>.tmp`, fsyncs it, optionally renames the current
+file to a backup, renames the temp file over `path` and fsyncs the folder, so a
+crash (SIGKILL, power loss) leaves the old content or the new, never a torn
+file. Files are created owner-only (0600) and folders 0700: state files hold
+paths and log positions, and dead-letter files hold raw log lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_dir(path: Path) -> None:
+    """Create `path` (and parents) owner-only if missing; an existing folder is left as it is."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def tmp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def write_atomic(path: Path, data: bytes, backup: Path | None = None) -> None:
+    """Replace `path` with `data` atomically and durably (blocking: run it in a thread on the loop)."""
+    directory = path.parent
+    ensure_dir(directory)
+    tmp = tmp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if backup is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, backup)
+    os.replace(tmp, path)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the renames themselves must survive a power cut
+    finally:
+        os.close(dir_fd)
