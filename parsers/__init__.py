@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from parsers.errors import GeoIPDatabaseError, GrokError, ParserError
+from parsers.errors import GeoIPDatabaseError, GrokError, OptionError, ParserError
 from parsers.types import (
     DATE_FAILURE,
     GEOIP_FAILURE,
@@ -81,6 +81,7 @@ __all__ = [
     "GeoIPEnricher",
     "Grok",
     "GrokError",
+    "OptionError",
     "Parser",
     "ParserError",
     "add_tag",

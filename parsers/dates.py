@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from parsers.errors import OptionError
+
 __all__ = ["DateParser", "format_utc", "rfc3339_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -145,13 +147,13 @@ class DateParser:
         try:
             self._tz: tzinfo = UTC if default_timezone in ("UTC", "Z", "Etc/UTC") else ZoneInfo(default_timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {default_timezone!r}") from exc
+            raise OptionError("timezone", f"unknown timezone {default_timezone!r}") from exc
         self.default_timezone = default_timezone
         self._tz_is_utc = self._tz is UTC
         self._formats: tuple[str, ...] | None = tuple(formats) if formats else None
         for f in self._formats or ():
             if not isinstance(f, str) or not f:
-                raise ValueError(f"invalid date format {f!r}")
+                raise OptionError("date_formats", f"invalid date format {f!r}")
         self._fallback = builtin_fallback
         self._clock = clock
         self._cache: dict[object, str | None] = {}

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from parsers.dates import DateParser
+from parsers.errors import OptionError
 from parsers.formats.access import AccessLogFormat
 from parsers.formats.application import ApplicationLogFormat
 from parsers.formats.error import ErrorLogFormat
@@ -109,7 +110,7 @@ class EventParser:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if log_type not in LOG_TYPES:
-            raise ValueError(f"unknown log_type {log_type!r}; expected one of {', '.join(LOG_TYPES)}")
+            raise OptionError("log_type", f"unknown log_type {log_type!r}; expected one of {', '.join(LOG_TYPES)}")
         self.log_type = log_type
         self.overwrite_message = overwrite_message
         self.timestamp_field = timestamp_field

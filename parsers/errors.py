@@ -1,6 +1,7 @@
 """Exceptions raised at build time by ``parsers/`` (never on bad input).
 
     ParserError                 base of everything below
+    ├── OptionError (ValueError) an option value is invalid; `.option` names it (timezone, log_type ...)
     ├── GrokError (ValueError)  unknown pattern name, invalid regex, bad pattern file
     └── GeoIPDatabaseError      a GeoIP database is missing, unreadable or of the wrong type
 
@@ -13,6 +14,14 @@ from __future__ import annotations
 
 class ParserError(Exception):
     """Base class for configuration-time errors of the parsing library."""
+
+
+class OptionError(ParserError, ValueError):
+    """An option of a parser is invalid; `option` is its name, so a config error can name the key."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class GrokError(ParserError, ValueError):

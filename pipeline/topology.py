@@ -79,7 +79,8 @@ class Topology:
             try:
                 component = spec.factory(name, model, self.ctx)
             except ConfigError as exc:
-                problems.extend(f"{cfg.path}: {registry.SECTION[kind]}.{name}: {p}" for p in exc.problems)
+                # Problems are "key: message", relative to the component: one path, dotted.
+                problems.extend(f"{cfg.path}: {registry.SECTION[kind]}.{name}.{p}" for p in exc.problems)
                 continue
             stats = self.metrics.component(name, kind, model.type)
             self.nodes[name] = Node(name, kind, model, component, stats)

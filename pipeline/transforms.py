@@ -12,7 +12,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from parsers import GEOIP_FAILURE, LOG_TYPES, EventParser, GeoIPDatabaseError, GeoIPEnricher, GrokError
+from parsers import (
+    GEOIP_FAILURE,
+    LOG_TYPES,
+    EventParser,
+    GeoIPDatabaseError,
+    GeoIPEnricher,
+    GrokError,
+    OptionError,
+)
 from pipeline.config import TransformConfig
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError
@@ -82,9 +90,8 @@ def build_parse(name: str, config: ParseTransformConfig, ctx: BuildContext) -> P
         )
     except GrokError as exc:
         raise ConfigError([f"grok: {exc}"]) from None
-    except ValueError as exc:
-        key = "timezone" if "zone" in str(exc).lower() else "log_type" if "log_type" in str(exc) else "grok"
-        raise ConfigError([f"{key}: {exc}"]) from None
+    except OptionError as exc:
+        raise ConfigError([f"{exc.option}: {exc}"]) from None
     return ParseTransform(name, parser, ctx.metrics.component(name, "transform", "parse"))
 
 

@@ -25,10 +25,11 @@ from typing import Any
 from prometheus_client import Counter
 
 from pipeline.context import BuildContext
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import TransientError
 from pipeline.event import Event
 from pipeline.metrics import Metrics
 from pipeline.registry import register
+from pipeline.secrets import secret_value
 from pipeline.sink import Outcome
 from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe
 from sinks.clickhouse.config import ClickHouseSinkConfig, resolve_target
@@ -86,7 +87,13 @@ class ClickHouseSink:
         self.target = resolve_target(config.dsn, data_dir, cwd)
         self.database = config.effective_database
         self.tables = {key: config.table.replace("{log_type}", key) for key in SCHEMAS}
-        self.client = ClickHouseClient(self.target, config, _password(config), factory, threads=config.max_in_flight)
+        self.client = ClickHouseClient(
+            self.target,
+            config,
+            secret_value(config.password, config.password_file, "password"),
+            factory,
+            threads=config.max_in_flight,
+        )
         # Columns go on the wire as cheaper types (String for LowCardinality, FixedString(16) for
         # IPv6) that the server converts; said explicitly so a profile that turned it off still works
         # (a server older than 23.3 refuses the unknown setting: a retried error, never a DLQ entry).
@@ -233,17 +240,6 @@ def _token(table: str, schema: TableSchema, rows: Rows) -> str:
         h.update(repr(rows.columns[names.index("timestamp")]).encode())
         h.update("\x1f".join(rows.columns[names.index("message")]).encode("utf-8", "surrogatepass"))
     return h.hexdigest()
-
-
-def _password(config: ClickHouseSinkConfig) -> str | None:
-    if config.password is not None:
-        return config.password.get_secret_value()
-    if config.password_file is not None:
-        try:
-            return config.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError([f"password_file: cannot read {config.password_file}: {exc.strerror}"]) from None
-    return None
 
 
 @register("sink", "clickhouse", ClickHouseSinkConfig)

@@ -143,3 +143,31 @@ class TestLazyComponents:
         proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "[]"
+
+
+class TestBuildErrorsNameTheKey:
+    """Errors found when a component is built name its own option, not a guess from the message text."""
+
+    @pytest.mark.parametrize(
+        ("option", "expected"),
+        [
+            pytest.param("timezone: Mars/Olympus", "transforms.p.timezone: unknown timezone 'Mars/Olympus'", id="tz"),
+            pytest.param('grok: ["%{NOPE:x}"]', "transforms.p.grok: unknown grok pattern %{NOPE}", id="grok"),
+            pytest.param('date_formats: [""]', "transforms.p.date_formats: invalid date format ''", id="date"),
+        ],
+    )
+    def test_parse_transform(self, write_config, option: str, expected: str) -> None:
+        from pipeline.topology import Topology
+
+        path = write_config(f"""
+            sources:
+              in: {{type: stdin}}
+            transforms:
+              p: {{type: parse, inputs: [in], {option}}}
+            sinks:
+              out: {{type: blackhole, inputs: [p]}}
+        """)
+        with pytest.raises(ConfigError) as err:
+            Topology(load_config(path), once=True)
+        assert len(err.value.problems) == 1
+        assert err.value.problems[0].startswith(f"{path}: {expected}")
