@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from pipeline.conditions import Condition
 from pipeline.config import BatchOptions, Model, SinkConfig
 from pipeline.template import Template, check_template, compile_tree
 from pipeline.units import Duration
@@ -23,78 +24,6 @@ RESERVED_ANNOTATIONS = ("count", "first_seen", "last_seen")
 NotificationKind = Literal["firing", "update", "repeat", "resolved"]
 ALL_KINDS: tuple[NotificationKind, ...] = ("firing", "update", "repeat", "resolved")
 HTTP_KINDS: tuple[NotificationKind, ...] = ("firing", "repeat", "resolved")
-
-Scalar = str | int | float | bool | None
-
-
-class Condition(Model):
-    """One matcher on a field, or a combinator (`all`, `any`, `not`) of conditions."""
-
-    field: str | None = Field(
-        default=None, description="Field path (dotted for nested: `error.type`).", examples=["level"]
-    )
-    equals: Scalar = Field(
-        default=None,
-        description="The value equals this (numbers and strings compare by their "
-        'text: 500 equals "500"; `null` matches a missing field).',
-        examples=["application"],
-    )
-    in_: list[Scalar] | None = Field(
-        default=None, alias="in", description="The value is one of these.", examples=[["ERROR", "CRITICAL"]]
-    )
-    regex: str | None = Field(
-        default=None,
-        description="The value (as text) contains a match of this regular "
-        "expression (unanchored: use ^...$ to match the whole value).",
-        examples=["timeout|refused"],
-    )
-    gt: float | None = Field(default=None, description="The value is a number (or numeric text) greater than this.")
-    gte: float | None = Field(default=None, description="... greater than or equal to this.", examples=[500])
-    lt: float | None = Field(default=None, description="... less than this.")
-    lte: float | None = Field(default=None, description="... less than or equal to this.")
-    exists: bool | None = Field(
-        default=None, description="true: the field is present and not null; false: absent or null."
-    )
-    ignore_case: bool = Field(default=False, description="`equals`, `in` and `regex` ignore letter case.")
-    all_: list[Condition] | None = Field(default=None, alias="all", min_length=1, description="Every condition holds.")
-    any_: list[Condition] | None = Field(
-        default=None, alias="any", min_length=1, description="At least one condition holds."
-    )
-    not_: Condition | None = Field(default=None, alias="not", description="The condition does not hold.")
-
-    @field_validator("regex")
-    @classmethod
-    def _regex_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Condition:
-        combinators = [k for k, v in (("all", self.all_), ("any", self.any_), ("not", self.not_)) if v is not None]
-        if combinators:
-            if len(combinators) > 1 or self.field is not None or self.operators():
-                raise ValueError("a combinator (all, any, not) stands alone: put other matchers inside it")
-            return self
-        if self.field is None:
-            raise ValueError(
-                "a condition needs `field` with an operator (equals, in, regex, gt, gte, lt, lte, "
-                "exists) or one of all / any / not"
-            )
-        if not self.operators():
-            raise ValueError(f"field {self.field!r} needs an operator: equals, in, regex, gt, gte, lt, lte or exists")
-        return self
-
-    def operators(self) -> list[str]:
-        ops = [k for k in ("regex", "gt", "gte", "lt", "lte", "exists") if getattr(self, k) is not None]
-        if "equals" in self.model_fields_set:
-            ops.append("equals")
-        if self.in_ is not None:
-            ops.append("in")
-        return ops
 
 
 def _check_names(kind: str, names: dict[str, str], reserved: tuple[str, ...] = ()) -> None:

@@ -1,4 +1,4 @@
-"""Rule conditions (sinks/webhook/rules.py, config.Condition): every matcher, combinators, validation."""
+"""Conditions (pipeline/conditions.py) as alert rules use them, and compiled rules (sinks/webhook/rules.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from sinks.webhook.config import Condition, RuleConfig
-from sinks.webhook.rules import CompiledRule, compile_condition, fingerprint
+from pipeline.conditions import Condition, compile_condition
+from sinks.webhook.config import RuleConfig
+from sinks.webhook.rules import CompiledRule, fingerprint
 
 
 def matches(condition: dict[str, Any], event: dict[str, Any]) -> bool:
