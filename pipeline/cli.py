@@ -75,13 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pipeline {__version__}")
             return EXIT_OK
         if args.command == "validate":
-            config = load_config(args.config)
-            _build_check(config)
-            print(
-                f"{args.config}: ok ({len(config.sources)} sources, {len(config.transforms)} transforms, "
-                f"{len(config.sinks)} sinks)"
-            )
-            return EXIT_OK
+            return _validate(args.config)
         if args.command == "run":
             return _run(args.config, args.once)
         if args.command == "schema":
@@ -107,14 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_FAILURE
 
 
-def _build_check(config: object) -> None:
-    """Build every component without starting it: catches what only a build sees (unreadable GeoIP DB)."""
-    from pipeline.topology import Topology
+def _validate(path: str) -> int:
+    from pipeline.validate import validate
 
-    async def build() -> None:
-        Topology(config, once=True)  # type: ignore[arg-type]
-
-    asyncio.run(build())
+    report = validate(path)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not report.ok:
+        raise ConfigError(report.problems)
+    config = report.config
+    assert config is not None
+    print(
+        f"{path}: ok ({len(config.sources)} sources, {len(config.transforms)} transforms, "
+        f"{len(config.sinks)} sinks{f', {len(report.warnings)} warning(s)' if report.warnings else ''})"
+    )
+    return EXIT_OK
 
 
 def _run(path: str, once: bool) -> int:

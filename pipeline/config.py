@@ -123,7 +123,7 @@ def _pydantic_problems(path: str, prefix: str, exc: ValidationError) -> list[str
     for err in exc.errors():
         loc = format_loc(tuple(err["loc"]))
         key = f"{prefix}.{loc}" if loc else prefix
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
@@ -134,23 +134,48 @@ def _pydantic_problems(path: str, prefix: str, exc: ValidationError) -> list[str
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> PipelineConfig:
     """Load, interpolate and validate a config file; raise ConfigError listing every problem."""
+    config, problems = load_config_collecting(path, env)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config_collecting(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> tuple[PipelineConfig | None, list[str]]:
+    """Like `load_config`, but return every problem instead of raising, with what did validate.
+
+    The config holds each component whose own model validated, so `pipeline validate` can
+    go on to build-check them and report everything in one pass. It is None only when
+    the file itself cannot be read or parsed.
+    """
     path = str(path)
     env = os.environ if env is None else env
     try:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+        return None, [f"{path}: cannot read config: {exc.strerror}"]
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
-    return parse_config(raw, path, env)
+        return None, [f"{path}: invalid YAML: {exc}"]
+    return _parse(raw, path, env)
 
 
 def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
+    config, problems = _parse(raw, path, env)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+_SECTIONS = ("sources", "transforms", "sinks")
+
+
+def _parse(raw: Any, path: str, env: Mapping[str, str]) -> tuple[PipelineConfig | None, list[str]]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping"])
+        return None, [f"{path}: the top level must be a mapping"]
     problems: list[str] = []
     interp_errors: list[str] = []
     raw = interpolate(raw, env, errors=interp_errors)
@@ -160,7 +185,13 @@ def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
         root = RootConfig.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(path, "", exc))
-        raise ConfigError(problems) from None
+        # Go on with the component sections that are mappings, so their problems are
+        # reported in the same pass as the root's.
+        sections = {s: raw[s] for s in _SECTIONS if isinstance(raw.get(s), dict)}
+        try:
+            root = RootConfig.model_validate(sections)
+        except ValidationError:
+            return None, problems
 
     # Absolute from here on: nothing later may depend on the working directory
     # (an embedded library that chdirs while loading would otherwise move it).
@@ -192,6 +223,4 @@ def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
     from pipeline.graph import check_graph  # late: the graph module reads PipelineConfig
 
     problems.extend(f"{path}: {p}" for p in check_graph(root))
-    if problems:
-        raise ConfigError(problems)
-    return config
+    return config, problems

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+# Logstash writes defaults as ${VAR:default}; here that is a likely mistake, not literal text.
+_LOGSTASH_DEFAULT = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*):(?!-)([^}]*)\}")
 
 
 def interpolate(tree: Any, env: Mapping[str, str], path: str = "", errors: list[str] | None = None) -> Any:
@@ -30,6 +32,12 @@ def interpolate(tree: Any, env: Mapping[str, str], path: str = "", errors: list[
 
 
 def _substitute(text: str, env: Mapping[str, str], path: str, errors: list[str]) -> Any:
+    for m in _LOGSTASH_DEFAULT.finditer(text):
+        errors.append(
+            f"{path}: {m.group(0)} is not a default here; did you mean ${{{m.group(1)}:-{m.group(2)}}}? "
+            "(write $${ for a literal ${)"
+        )
+
     def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"

@@ -19,6 +19,7 @@ from pipeline.config import Model
 from pipeline.errors import ConfigError
 from pipeline.secrets import secret_value
 from pipeline.units import Duration
+from pipeline.urls import HostPort
 
 
 class TlsOptions(Model):
@@ -75,7 +76,7 @@ class SaslOptions(Model):
 class KafkaConnectionOptions(Model):
     """Mixed into the sink's and the source's config models."""
 
-    bootstrap_servers: list[str] = Field(
+    bootstrap_servers: list[HostPort] = Field(
         min_length=1,
         description="Brokers to bootstrap from: a list, or one comma-separated string.",
         examples=[["kafka-0:9092", "kafka-1:9092"], "${KAFKA_BROKERS:-localhost:9092}"],

@@ -43,6 +43,15 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"invalid duration {value!r}: expected e.g. 5s, 250ms, 1m, 2h")
 
 
+def format_size(size: int) -> str:
+    """A byte count as operators read it: `1 MiB`, `512 KiB`, `1.5 GiB`, `800 B`."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} B"
+
+
 def parse_size(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a size like 512KiB, 10MiB")

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import SinkConfig
 from pipeline.units import Duration
+from pipeline.urls import check_http_url
 
 DEFAULT_DSN = "chdb:"
 DEFAULT_DATABASE = "logs"
@@ -99,8 +100,8 @@ class ClickHouseSinkConfig(SinkConfig):
         scheme = value.split(":", 1)[0].lower() if ":" in value else ""
         if scheme not in ("chdb", "http", "https"):
             raise ValueError("dsn must start with chdb:, http:// or https://")
-        if scheme in ("http", "https") and not urlsplit(value).hostname:
-            raise ValueError("a server dsn needs a host: http(s)://user:password@host:8123/database")
+        if scheme in ("http", "https"):
+            check_http_url(value)
         return value
 
     @field_validator("database")

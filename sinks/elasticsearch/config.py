@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pipeline.config import Model, SinkConfig
 from pipeline.template import check_name_template
 from pipeline.units import ByteSize, Duration
+from pipeline.urls import HttpUrl
 
 DEFAULT_INDEX = "logs-{log_type}-%Y.%m.%d"
 DATA_STREAM_INDEX = "logs-{log_type}-{namespace}"
@@ -46,7 +47,7 @@ class IndexTemplateOptions(Model):
 
 class ElasticsearchSinkConfig(SinkConfig):
     type: Literal["elasticsearch"]
-    hosts: list[str] = Field(
+    hosts: list[HttpUrl] = Field(
         default_factory=lambda: ["http://127.0.0.1:9200"],
         min_length=1,
         description="Elasticsearch nodes (scheme, host, port).",

@@ -16,6 +16,7 @@ from pipeline.conditions import Condition
 from pipeline.config import BatchOptions, Model, SinkConfig
 from pipeline.template import Template, check_template, compile_tree
 from pipeline.units import Duration
+from pipeline.urls import check_http_url
 
 # Prometheus' classic label-name syntax: valid in every Alertmanager version.
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -139,11 +140,13 @@ class AlertmanagerTarget(_TargetBase, _HttpOptions):
 
     @model_validator(mode="after")
     def _url(self) -> AlertmanagerTarget:
-        if self.is_enabled() and not self.url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"url must be an http:// or https:// URL (got {self.url!r}); set enabled: false (or "
-                "auto: on only when url is set) to turn the target off"
-            )
+        if self.is_enabled():
+            try:
+                check_http_url(self.url)
+            except ValueError as exc:
+                raise ValueError(
+                    f"url: {exc}; set enabled: false (or auto: on only when url is set) to turn the target off"
+                ) from None
         return self
 
 
@@ -181,8 +184,11 @@ class HttpTarget(_TargetBase, _HttpOptions):
 
     @model_validator(mode="after")
     def _url(self) -> HttpTarget:
-        if self.is_enabled() and not self.url.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("url must be an http:// or https:// URL; set enabled: false to turn the target off")
+        if self.is_enabled():
+            try:
+                check_http_url(self.url.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"url: {exc}; set enabled: false to turn the target off") from None
         return self
 
 

@@ -398,7 +398,10 @@ class TestConfigFile:
         monkeypatch.delenv("ALERTMANAGER_URL", raising=False)
         with pytest.raises(ConfigError) as info:
             load_config(write_config(self.LOCAL.format(data_dir=tmp_path)))
-        assert any("sinks.alerts.targets[1].alertmanager" in p and "url must be" in p for p in info.value.problems)
+        assert any(
+            "sinks.alerts.targets[1].alertmanager" in p and "url: must be a URL with a scheme" in p
+            for p in info.value.problems
+        )
 
     @pytest.mark.parametrize(("override", "message"), [
         pytest.param({"group_wait": 10, "resolve_after": 5}, "group_wait must be shorter", id="group-wait"),
@@ -407,7 +410,7 @@ class TestConfigFile:
         pytest.param({"targets": [{"type": "console", "name": "x"}, {"type": "file", "name": "x", "path": "p"}]},
                      "target names must be unique", id="dupe-targets"),
         pytest.param({"generator_url": "http://x/{nope}"}, "unknown placeholder", id="generator-url"),
-        pytest.param({"targets": [{"type": "http", "url": "ftp://x"}]}, "http:// or https://", id="http-url"),
+        pytest.param({"targets": [{"type": "http", "url": "ftp://x"}]}, "unsupported scheme 'ftp'", id="http-url"),
         pytest.param({"targets": [{"type": "http"}]}, "http:// or https://", id="http-no-url"),
         pytest.param({"targets": [{"type": "http", "enabled": "auto"}]}, None, id="http-auto-no-url"),
         pytest.param({"targets": [{"type": "http", "url": "http://x", "body": {"t": "{bad"}}]}, "unbalanced",
