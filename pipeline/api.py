@@ -2,9 +2,11 @@
 
 - /health is liveness: a heartbeat task on the event loop ticks every second;
   if it is late the loop is stuck and the answer is 503.
-- /ready is readiness: sources started and every sink's healthcheck passes;
-  otherwise 503 with the reasons. Sink checks are cached briefly so a probe
-  storm does not hammer the destinations.
+- /ready is readiness: sources started and every critical sink's healthcheck
+  passes; otherwise 503 with the reasons. A non-critical sink (`critical:
+  false`, alert channels by default) that fails makes it 200 `degraded` with
+  the reasons. Sink checks are cached briefly so a probe storm does not hammer
+  the destinations.
 - /status is JSON for humans: counters, queue depths, last sink errors. It
   shows names and numbers only, never config values (no secrets).
 
@@ -92,15 +94,31 @@ class ApiServer:
         if not snapshot.topology.sources_started:
             reasons["sources"] = "not started"
 
+        unstarted = {
+            c.name: c.last_error or "starting"
+            for c in snapshot.topology.components
+            if c.kind == "sink" and not c.started
+        }
+
         async def check(name: str) -> None:
+            if name in unstarted:
+                reasons[name] = f"not started: {unstarted[name]}"
+                return
             try:
                 await asyncio.wait_for(snapshot.topology.probes[name](), HEALTHCHECK_TIMEOUT_S)
             except Exception as exc:
                 reasons[name] = describe_error(exc)
 
         await asyncio.gather(*(check(name) for name in snapshot.topology.probes))
-        if reasons:
-            return 503, {"status": "not ready", "reasons": reasons}
+        degraded = {k: v for k, v in reasons.items() if k in snapshot.topology.noncritical}
+        down = {k: v for k, v in reasons.items() if k not in degraded}
+        if down:
+            body: dict[str, Any] = {"status": "not ready", "reasons": down}
+            if degraded:
+                body["degraded"] = degraded
+            return 503, body
+        if degraded:
+            return 200, {"status": "degraded", "degraded": degraded}
         return 200, {"status": "ready"}
 
     async def status(self, request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, StartError
 from pipeline.gctune import tune_gc
 
 EXIT_OK = 0
@@ -24,20 +24,31 @@ EXIT_CONFIG = 2
 log = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline", description="Log shipping and processing daemon.")
-    p.add_argument(
+def _global_flags(parser: argparse.ArgumentParser, with_defaults: bool) -> None:
+    """--log-level / --log-format: accepted before the subcommand and after it."""
+    parser.add_argument(
         "--log-level",
-        default="info",
+        default="info" if with_defaults else argparse.SUPPRESS,
         choices=["debug", "info", "warning", "error"],
         help="process log level (default: info)",
     )
-    p.add_argument(
-        "--log-format", default="json", choices=["json", "text"], help="process log format on stderr (default: json)"
+    parser.add_argument(
+        "--log-format",
+        default="json" if with_defaults else argparse.SUPPRESS,
+        choices=["json", "text"],
+        help="process log format on stderr (default: json)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pipeline", description="Log shipping and processing daemon.")
+    _global_flags(p, with_defaults=True)
+    # Each subcommand takes them too, without defaults, so given after it they override.
+    flags = argparse.ArgumentParser(add_help=False)
+    _global_flags(flags, with_defaults=False)
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the pipeline")
+    run = sub.add_parser("run", parents=[flags], help="run the pipeline")
     run.add_argument("--config", "-c", required=True, help="config file (YAML)")
     run.add_argument(
         "--once",
@@ -45,20 +56,22 @@ def _parser() -> argparse.ArgumentParser:
         help="read every source to its end, wait until every batch is settled, print a summary, exit",
     )
 
-    val = sub.add_parser("validate", help="check a config file and report every problem")
+    val = sub.add_parser("validate", parents=[flags], help="check a config file and report every problem")
     val.add_argument("--config", "-c", required=True)
 
-    sub.add_parser("version", help="print the version")
-    sub.add_parser("schema", help="print the JSON Schema of every component config")
+    sub.add_parser("version", parents=[flags], help="print the version")
+    sub.add_parser("schema", parents=[flags], help="print the JSON Schema of every component config")
 
-    grok = sub.add_parser("grok", help="match stdin lines against a grok pattern; one JSON line each")
+    grok = sub.add_parser("grok", parents=[flags], help="match stdin lines against a grok pattern; one JSON line each")
     grok.add_argument("pattern", nargs="+", help="grok pattern(s), tried in order")
     grok.add_argument("--patterns-dir", help="folder of extra pattern files")
 
-    parse = sub.add_parser("parse", help="parse raw stdin lines as the `parse` transform would")
+    parse = sub.add_parser("parse", parents=[flags], help="parse raw stdin lines as the `parse` transform would")
     parse.add_argument("--log-type", default="auto", help="application | access | error | auto")
 
-    query = sub.add_parser("query", help="run SQL against the config's ClickHouse sink and print a table")
+    query = sub.add_parser(
+        "query", parents=[flags], help="run SQL against the config's ClickHouse sink and print a table"
+    )
     query.add_argument("--config", "-c", required=True)
     query.add_argument("--sink", help="which clickhouse sink (default: the only one)")
     query.add_argument("sql")
@@ -141,8 +154,33 @@ def _run(path: str, once: bool) -> int:
 
     try:
         return runner(go())
-    except ConfigError:
-        raise
-    except Exception:
+    except Exception as exc:
+        # Task groups wrap failures in ExceptionGroups: a config or start problem inside one
+        # is still one clear line and exit 2, not a traceback.
+        problems = _config_problems(exc, path)
+        if problems:
+            raise ConfigError(problems) from None
         log.exception("pipeline failed")
         return EXIT_FAILURE
+
+
+def _config_problems(exc: BaseException, path: str) -> list[str]:
+    """The problems of `exc` when every failure in it (through nested exception groups) is a
+    ConfigError or StartError; [] when anything else failed (a crash keeps its traceback)."""
+    leaves: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    problems: list[str] = []
+    for leaf in reversed(leaves):
+        if isinstance(leaf, ConfigError):
+            problems.extend(leaf.problems)
+        elif isinstance(leaf, StartError):
+            problems.append(leaf.problem(path))
+        else:
+            return []
+    return problems

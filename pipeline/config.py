@@ -66,6 +66,12 @@ class SinkConfig(Model):
         description="Backoff for transient failures (retried until delivered or shut down: nothing is dropped).",
     )
     max_in_flight: int = Field(default=1, gt=0, description="Concurrent sends.")
+    critical: bool = Field(
+        default=True,
+        description="Whether `/ready` fails while this sink cannot deliver. A non-critical sink (alert "
+        "channels, by default) that is down makes `/ready` report `degraded` and stay 200, so an outage of a "
+        "notification channel does not block a rollout; its events are still held and retried, never dropped.",
+    )
 
 
 class ApiConfig(Model):

@@ -120,7 +120,19 @@ class Daemon:
             for sig, _ in handled:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+            log.info("stopped", extra=self.summary())
         return 0
+
+    def summary(self) -> dict[str, object]:
+        """What the run did, for the final log line (the --once table prints the same numbers)."""
+        stats = self.metrics.stats.values()
+        return {
+            "uptime_s": round(self.elapsed, 3),
+            "reloads": self.reloads,
+            "events_read": sum(s.events_out for s in stats if s.kind == "source"),
+            "events_delivered": sum(s.events_out for s in stats if s.kind == "sink"),
+            **self.metrics.totals(),
+        }
 
     def _swap(self) -> None:
         assert self._next_config is not None

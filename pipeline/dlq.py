@@ -7,6 +7,7 @@ because a dead-lettered event counts as settled: the DLQ must hold it.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -18,19 +19,30 @@ import orjson
 
 from parsers.dates import rfc3339_ms
 from pipeline.atomicfile import FILE_MODE, ensure_dir
+from pipeline.logs import Throttle
+
+log = logging.getLogger(__name__)
+LOG_INTERVAL_S = 10.0
 
 
 class DeadLetterQueue:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()  # sinks may write from worker threads
+        self._throttle = Throttle(LOG_INTERVAL_S)
+        self._pending: dict[str, int] = {}  # component -> events dead-lettered since its last log line
 
     def path_for(self, epoch: float | None = None) -> Path:
         day = time.strftime("%Y-%m-%d", time.gmtime(epoch))
         return self.directory / f"dead-letter-{day}.jsonl"
 
     def write(self, component: str, events: Sequence[dict[str, Any]], reasons: Sequence[str] | str) -> int:
-        """Append events with their reasons; return how many were written."""
+        """Append events with their reasons; return how many were written.
+
+        Each write logs one warning line per component at most every 10 s, with the
+        first reason, the file, and how many events were dead-lettered since the
+        previous line: a dead letter is never silent, and a flood is one line.
+        """
         if not events:
             return 0
         now = time.time()
@@ -53,7 +65,28 @@ class DeadLetterQueue:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            self._pending[component] = self._pending.get(component, 0) + len(events)
+            if self._throttle.allow(component) is not None:
+                log.warning(
+                    "events dead-lettered",
+                    extra={
+                        "component": component,
+                        "events": self._pending.pop(component),
+                        "reason": reasons[0],
+                        "file": str(self.path_for(now)),
+                    },
+                )
         return len(events)
+
+    def log_pending(self) -> None:
+        """Log what the throttle held back (at shutdown): every dead letter is in some log line."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for component, count in pending.items():
+            log.warning(
+                "events dead-lettered",
+                extra={"component": component, "events": count, "file": str(self.path_for())},
+            )
 
     def read_all(self) -> list[dict[str, Any]]:
         """Every dead-lettered record, oldest file first (for tests and operators)."""

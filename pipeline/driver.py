@@ -18,7 +18,7 @@ from pipeline.acks import Status
 from pipeline.batching import Batcher, Group, grouped
 from pipeline.config import SinkConfig
 from pipeline.dlq import DeadLetterQueue
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Batch, Event
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
@@ -46,8 +46,10 @@ class SinkDriver:
         stats: ComponentStats,
         metrics: Metrics,
         dlq: DeadLetterQueue,
+        once: bool = False,
     ) -> None:
         self.sink = sink
+        self.once = once
         self.config = config
         self.queue = queue
         self.stats = stats
@@ -58,10 +60,17 @@ class SinkDriver:
         self._batch_size = metrics.batch_events.labels(sink.name)
         self.in_flight = 0
         self.started = False
+        # Set when the topology stops: a sink still failing to start gives up then (its
+        # batches stay unsettled and are read again after the restart).
+        self.stopping = asyncio.Event()
         self.last_error: str | None = None
 
     async def start(self) -> None:
-        """Start the sink, retrying with backoff until it can (a ConfigError is final)."""
+        """Start the sink, retrying with backoff until it can.
+
+        A StartError (the destination refuses our setup) ends a `--once` run; a daemon
+        logs it at error level and keeps retrying, since an operator may fix it.
+        """
         backoff = self._backoff()
         while True:
             try:
@@ -71,11 +80,30 @@ class SinkDriver:
                 raise
             except asyncio.CancelledError:
                 raise
+            except StartError as exc:
+                exc.component = self.sink.name
+                if self.once:
+                    raise
+                self.last_error = str(exc)
+                self.stats.retry("start")
+                self.log.error(
+                    "sink cannot start: the destination refuses its setup; retrying",
+                    extra={"error": self.last_error, "attempt": backoff.attempts + 1},
+                )
             except Exception as exc:
                 self._failed(exc, "sink start failed, retrying", "start", backoff)
-                await asyncio.sleep(backoff.next_delay())
+            if await self._stopped_within(backoff.next_delay()):
+                return
         self.started = True
         self.last_error = None
+
+    async def _stopped_within(self, delay: float) -> bool:
+        try:
+            async with asyncio.timeout(delay):
+                await self.stopping.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def run(self) -> None:
         """Deliver everything the queue holds until its producers close it."""
@@ -91,7 +119,13 @@ class SinkDriver:
         """The sink's whole life in a topology: start, deliver until the end, close on every path."""
         try:
             await self.start()
-            await self.run()
+            if self.started:
+                await self.run()
+            else:
+                self.log.warning(
+                    "stopping before the sink ever started: its batches stay unsettled and are "
+                    "read again after the restart"
+                )
         finally:
             await self.sink.aclose()
 

@@ -6,6 +6,11 @@
   timeout, 429, 5xx, a table not there yet). Raised by `Sink.start` or
   `Sink.send`, it makes the driver retry with backoff and settle nothing; it
   is logged as a warning with its message only, since it is expected.
+- StartError: the destination refuses a sink's setup, and retrying will not
+  help until someone acts: a missing topic with `create_topics: false`,
+  refused credentials, a rejected index template. With `--once` the run stops
+  with one clear line and exit code 2; as a daemon it is logged at error
+  level, shown by `/ready`, and retried with backoff (someone may fix it).
 - Any other exception from `start` or `send` is retried the same way (a log
   pipeline never drops data because a client library raised something
   unexpected), but it is logged with its traceback: it is probably a bug.
@@ -32,6 +37,21 @@ class ConfigError(PipelineError):
 
 class TransientError(PipelineError):
     """Retry later: nothing was (or may have been) delivered."""
+
+
+class StartError(PipelineError):
+    """A destination refuses a sink's setup; `key` is the option to look at (relative to the sink)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+        self.component: str | None = None  # set by the driver
+
+    def problem(self, config_path: str) -> str:
+        """The line the CLI prints: `FILE: sinks.NAME.KEY: message`."""
+        where = f"sinks.{self.component}.{self.key}" if self.component else self.key
+        return f"{config_path}: {where}: {self.message}"
 
 
 class DoubleSettleError(PipelineError):

@@ -76,34 +76,54 @@ def setup_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+class Throttle:
+    """At most one pass per key every `interval` seconds, counting what it held back.
+
+    `allow(key)` returns None while the key is held back (the call is counted), or
+    the number of calls suppressed since the last pass (0 the first time): the
+    caller logs that number with its line, so nothing is hidden, only folded.
+    """
+
+    __slots__ = ("_clock", "_last", "interval", "max_keys")
+
+    def __init__(self, interval: float = 10.0, clock: Any = time.monotonic, max_keys: int = 1000) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._clock = clock
+        self._last: dict[Any, tuple[float, int]] = {}
+
+    def allow(self, key: Any) -> int | None:
+        now = self._clock()
+        seen = self._last.get(key)
+        if seen is not None and now - seen[0] < self.interval:
+            self._last[key] = (seen[0], seen[1] + 1)
+            return None
+        if len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        return seen[1] if seen is not None else 0
+
+
 class LibraryRateLimit(logging.Filter):
     """At most one record per (library logger, message template) every `interval` seconds.
 
     Client libraries log every failed reconnect (aiokafka several times a second
     while a broker is down); our own components already log each retry with its
-    backoff. A record that passes
-    after a quiet spell says how many similar ones were suppressed.
-    Records from our own packages (`pipeline`, `sinks`, `parsers`) always pass.
+    backoff. A record that passes after a quiet spell says how many similar ones
+    were suppressed. Records from our own packages (`pipeline`, `sinks`,
+    `parsers`) always pass.
     """
 
     def __init__(self, interval: float = 10.0, clock: Any = time.monotonic) -> None:
         super().__init__()
-        self.interval = interval
-        self._clock = clock
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+        self._throttle = Throttle(interval, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.split(".", 1)[0] in OWN_PACKAGES:
             return True
-        key = (record.name, str(record.msg))
-        now = self._clock()
-        seen = self._last.get(key)
-        if seen is not None and now - seen[0] < self.interval:
-            self._last[key] = (seen[0], seen[1] + 1)
+        suppressed = self._throttle.allow((record.name, str(record.msg)))
+        if suppressed is None:
             return False
-        if seen is not None and seen[1]:
-            record.suppressed = seen[1]
-        if len(self._last) > 1000:
-            self._last.clear()
-        self._last[key] = (now, 0)
+        if suppressed:
+            record.suppressed = suppressed
         return True

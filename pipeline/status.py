@@ -31,6 +31,7 @@ class ComponentStatus:
     queue_capacity: int | None = None
     in_flight: int | None = None  # sinks only
     last_error: str | None = None  # sinks only
+    started: bool | None = None  # sinks only: start() succeeded
 
     def to_json(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -47,6 +48,7 @@ class ComponentStatus:
         if self.queue_capacity is not None:
             item["queue"] = {"depth": self.queue_depth, "capacity": self.queue_capacity}
         if self.kind == "sink":
+            item["started"] = bool(self.started)
             item["in_flight"] = self.in_flight or 0
             item["last_error"] = self.last_error
         return item
@@ -58,6 +60,8 @@ class TopologyStatus:
     components: tuple[ComponentStatus, ...]
     # Sink name -> a coroutine function that raises when the destination is unreachable.
     probes: Mapping[str, Probe] = field(default_factory=dict)
+    # Sinks whose failure only degrades readiness (`critical: false`).
+    noncritical: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

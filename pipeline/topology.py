@@ -96,7 +96,7 @@ class Topology:
             if node.kind == "sink":
                 assert node.queue is not None
                 self.drivers[node.name] = SinkDriver(
-                    node.component, node.config, node.queue, node.stats, self.metrics, self.dlq
+                    node.component, node.config, node.queue, node.stats, self.metrics, self.dlq, once=self.once
                 )
         self.metrics.gauge(
             "pipeline_queue_depth",
@@ -135,10 +135,13 @@ class Topology:
     def stop(self) -> None:
         """Ask sources to stop reading; what is in flight drains."""
         self.shutdown.set()
+        for driver in self.drivers.values():
+            driver.stopping.set()
 
     async def close_sources(self) -> None:
         """Persist checkpoints / commit offsets of what was released."""
         self.metrics.drop_gauges(self)
+        self.dlq.log_pending()
         for node in self.nodes.values():
             if node.kind == "source":
                 try:
@@ -212,7 +215,9 @@ class Topology:
                     queue_capacity=node.queue.capacity if node.queue is not None else None,
                     in_flight=driver.in_flight if driver is not None else None,
                     last_error=driver.last_error if driver is not None else None,
+                    started=driver.started if driver is not None else None,
                 )
             )
         probes = {name: driver.sink.healthcheck for name, driver in self.drivers.items()}
-        return TopologyStatus(self.sources_started, tuple(components), probes)
+        noncritical = frozenset(name for name, driver in self.drivers.items() if not driver.config.critical)
+        return TopologyStatus(self.sources_started, tuple(components), probes, noncritical)

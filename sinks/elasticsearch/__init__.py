@@ -25,7 +25,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from prometheus_client import Counter
 
 from pipeline.context import BuildContext
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Event
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
@@ -153,8 +153,8 @@ class ElasticsearchSink:
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else 0
             if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
-                raise ConfigError(
-                    [f"template: Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}"]
+                raise StartError(
+                    "template", f"Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}"
                 ) from None
             raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
         except TransportError as exc:

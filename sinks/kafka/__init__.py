@@ -16,4 +16,4 @@ __all__ = ["KafkaSink", "KafkaSinkConfig"]
 
 @register("sink", "kafka", KafkaSinkConfig)
 def build(name: str, config: KafkaSinkConfig, ctx: BuildContext) -> KafkaSink:
-    return KafkaSink(name, config, once=ctx.once, stats=ctx.metrics.component(name, "sink", config.type))
+    return KafkaSink(name, config, stats=ctx.metrics.component(name, "sink", config.type))

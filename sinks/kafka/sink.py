@@ -40,7 +40,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Event
 from pipeline.kafka_common import client_kwargs, describe_error
 from pipeline.logs import component_log
@@ -79,7 +79,6 @@ class KafkaSink:
         name: str,
         config: KafkaSinkConfig,
         *,
-        once: bool = False,
         stats: ComponentStats | None = None,
         producer_factory: ProducerFactory = AIOKafkaProducer,
         admin_factory: AdminFactory = AIOKafkaAdminClient,
@@ -87,7 +86,6 @@ class KafkaSink:
         self.name = name
         self.log = component_log(log, name)
         self.config = config
-        self.once = once
         self.stats = stats
         self._client_kwargs = client_kwargs(config, name)  # ConfigError on unusable TLS / password files
         try:
@@ -156,8 +154,7 @@ class KafkaSink:
                 "create them, set create_topics: true, or list the topics the template yields in "
                 "topics_to_create"
             )
-            # With --once nothing would ever create them: fail instead of retrying forever.
-            raise ConfigError([f"topics_to_create: {message}"]) if self.once else TransientError(message)
+            raise StartError("topics_to_create", message)
         self._known_topics.update(self.topics_to_create)
 
     async def healthcheck(self) -> None:

@@ -225,6 +225,12 @@ class WebhookSinkConfig(SinkConfig):
     type: Literal["webhook"]
     rules: list[RuleConfig] = Field(min_length=1, description="Alert rules, each evaluated on every event.")
     targets: list[TargetConfig] = Field(min_length=1, description="Where notifications go (each to all targets).")
+    critical: bool = Field(
+        default=False,
+        description="Alert channels are not critical by default: a target that is down makes `/ready` report "
+        "`degraded` (200) instead of failing, so a Slack outage does not stop a rollout. Notifications are kept "
+        "and retried.",
+    )
     group_wait: Duration = Field(
         default=1.0,
         ge=0,

@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from aiokafka.errors import KafkaConnectionError
 from pipeline.acks import Receipt, Status
 from pipeline.config import SourceConfig, load_config
 from pipeline.daemon import Daemon
-from pipeline.errors import TransientError
+from pipeline.errors import StartError, TransientError
 from pipeline.event import Batch
 from pipeline.registry import register
 from sinks.kafka import KafkaSink, KafkaSinkConfig
@@ -303,11 +304,42 @@ class TestTopicsAndHealth:
         )
         sink = KafkaSink("k", cfg)
         try:
-            with pytest.raises(TransientError, match=f"{unique_name}-access, {unique_name}-application"):
+            with pytest.raises(StartError, match=f"{unique_name}-access, {unique_name}-application"):
                 await sink.start()
             await sink.healthcheck()  # the broker itself is fine
         finally:
             await sink.aclose()
+
+    def test_missing_topic_with_once_is_one_line_and_exit_2(
+        self, kafka_bootstrap: str, unique_name: str, tmp_path: Path
+    ) -> None:
+        logs = tmp_path / "app.log"
+        logs.write_text("hello\n")
+        config = tmp_path / "agent.yaml"
+        config.write_text(
+            f"data_dir: {tmp_path}/data\n"
+            "sources:\n"
+            f"  app: {{type: file, include: ['{logs}'], log_type: application}}\n"
+            "sinks:\n"
+            f"  kafka: {{type: kafka, inputs: [app], bootstrap_servers: '{kafka_bootstrap}', "
+            f"topic: '{unique_name}-{{log_type}}', create_topics: false}}\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "--log-level", "error", "run", "--config", str(config), "--once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert lines == [
+            f"{config}: sinks.kafka.topics_to_create: topic(s) {unique_name}-access, {unique_name}-application, "
+            f"{unique_name}-error do not exist on {kafka_bootstrap}: create them, set create_topics: true, or list "
+            "the topics the template yields in topics_to_create",
+            "configuration invalid: 1 problem(s)",
+        ]
+        assert "Unclosed" not in proc.stderr and "Traceback" not in proc.stderr
 
     async def test_unreachable_broker(self) -> None:
         cfg = KafkaSinkConfig.model_validate(

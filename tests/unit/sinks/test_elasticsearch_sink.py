@@ -22,7 +22,7 @@ from prometheus_client import generate_latest
 from pydantic import ValidationError
 
 from pipeline.acks import Status
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.metrics import Metrics
 from sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
 from sinks.elasticsearch.template import template_body
@@ -316,7 +316,7 @@ class TestLifecycle:
         assert props["geoip"]["properties"]["location"]["type"] == "geo_point"
         assert installed["_meta"]["hash"] == template_body(config)["_meta"]["hash"]
 
-    async def test_template_refused_is_a_config_error(self, tmp_path: Path) -> None:
+    async def test_template_refused_is_a_start_error(self, tmp_path: Path) -> None:
         def handler(method: str, target: str, body: bytes | None) -> Reply:
             if method == "GET":
                 return 404, {}
@@ -324,8 +324,9 @@ class TestLifecycle:
 
         sink = ElasticsearchSink("es", make_config(), metrics=Metrics(), stats=Metrics().component("es", "sink", "x"),
                                  client_factory=scripted_client(Script(handler)))
-        with pytest.raises(ConfigError, match="same priority"):
+        with pytest.raises(StartError, match="same priority") as err:
             await sink.start()
+        assert err.value.key == "template"
         await sink.aclose()
 
     @pytest.mark.parametrize(("reply", "message"), [

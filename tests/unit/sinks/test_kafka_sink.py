@@ -24,7 +24,7 @@ from aiokafka.errors import (
 from aiokafka.producer.message_accumulator import BatchBuilder
 from pydantic import ValidationError
 
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.metrics import ComponentStats
 from pipeline.sink import Outcome
 from sinks.kafka import KafkaSink, KafkaSinkConfig
@@ -148,14 +148,14 @@ def _clear_instances() -> None:
 
 
 def make_sink(config: KafkaSinkConfig | None = None, *, topics: dict[str, int] | None = None,
-              script: Script | None = None, once: bool = False,
+              script: Script | None = None,
               stats: ComponentStats | None = None) -> KafkaSink:
     topics = {"application-logs": 3, "access-logs": 3, "error-logs": 3} if topics is None else topics
 
     def factory(**kwargs: Any) -> FakeProducer:
         return FakeProducer(topics, script, **kwargs)
 
-    return KafkaSink("kafka", config or make_config(), once=once, stats=stats, producer_factory=factory)
+    return KafkaSink("kafka", config or make_config(), stats=stats, producer_factory=factory)
 
 
 class TestConfig:
@@ -259,16 +259,11 @@ class TestEncoding:
 
 
 class TestStart:
-    async def test_missing_topic_names_it(self) -> None:
+    async def test_missing_topic_is_a_start_error_naming_it(self) -> None:
         sink = make_sink(topics={"access-logs": 1})
-        with pytest.raises(TransientError, match="application-logs, error-logs do not exist"):
+        with pytest.raises(StartError, match="application-logs, error-logs do not exist") as err:
             await sink.start()
-        await sink.aclose()
-
-    async def test_missing_topic_with_once_is_a_config_error(self) -> None:
-        sink = make_sink(topics={}, once=True)
-        with pytest.raises(ConfigError, match="topics_to_create: topic"):
-            await sink.start()
+        assert err.value.key == "topics_to_create"
         await sink.aclose()
 
     async def test_unreachable_broker_fails_start_and_closes_the_producer(self) -> None:
