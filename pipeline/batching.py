@@ -33,12 +33,23 @@ class Group:
 
     events: list[Event]
     receipts: list[Receipt]
+    since: float = 0.0  # monotonic time its first batch reached the sink
 
 
 class Batcher:
     """Accumulates batches; hands out a `Group` when one is full or old enough."""
 
-    __slots__ = ("_clock", "_deadline", "_events", "_receipts", "_size", "max_bytes", "max_events", "timeout")
+    __slots__ = (
+        "_clock",
+        "_deadline",
+        "_events",
+        "_receipts",
+        "_size",
+        "max_bytes",
+        "max_events",
+        "since",
+        "timeout",
+    )
 
     def __init__(
         self, max_events: int, max_bytes: int, timeout: float, clock: Callable[[], float] = time.monotonic
@@ -51,6 +62,7 @@ class Batcher:
         self._receipts: list[Receipt] = []
         self._size = 0
         self._deadline: float | None = None
+        self.since: float | None = None  # when the waiting events' first batch arrived
 
     def add(self, batch: Batch) -> Group | None:
         """Add a non-empty batch; return the group to send when it filled one."""
@@ -58,7 +70,9 @@ class Batcher:
         self._receipts.append(batch.receipt)
         self._size += estimate_bytes(batch.events)
         if self._deadline is None:
-            self._deadline = self._clock() + self.timeout
+            now = self._clock()
+            self.since = now
+            self._deadline = now + self.timeout
         if len(self._events) >= self.max_events or self._size >= self.max_bytes:
             return self.take()
         return None
@@ -67,8 +81,8 @@ class Batcher:
         """Whatever is waiting, as one group (None when nothing is)."""
         if not self._receipts:
             return None
-        group = Group(self._events, self._receipts)
-        self._events, self._receipts, self._size, self._deadline = [], [], 0, None
+        group = Group(self._events, self._receipts, self.since or self._clock())
+        self._events, self._receipts, self._size, self._deadline, self.since = [], [], 0, None, None
         return group
 
     def wait_time(self) -> float | None:

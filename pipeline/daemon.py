@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: PipelineConfig, *, once: bool = False) -> None:
+    def __init__(self, config: PipelineConfig, *, once: bool = False, show_progress: bool = True) -> None:
         self.config = config
         self.once = once
+        self.show_progress = show_progress
         self.metrics = Metrics()
         self.topology = Topology(config, once=once, metrics=self.metrics)
         self.started = time.monotonic()
@@ -100,6 +101,11 @@ class Daemon:
         self.on_reloading.append(notifier.reloading)
         watchdog = notifier.start_watchdog()
         api = None
+        progress: asyncio.Task[None] | None = None
+        if self.once and self.show_progress:
+            from pipeline.progress import ProgressReporter
+
+            progress = asyncio.create_task(ProgressReporter(lambda: self.topology.status()).run())
         try:
             if self.config.root.api.enabled and not self.once:
                 from pipeline.api import ApiServer
@@ -112,6 +118,10 @@ class Daemon:
                     break
                 self._swap()
         finally:
+            if progress is not None:
+                progress.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress
             if api is not None:
                 await api.stop()
             if watchdog is not None:

@@ -63,6 +63,8 @@ class SinkDriver:
         # Set when the topology stops: a sink still failing to start gives up then (its
         # batches stay unsettled and are read again after the restart).
         self.stopping = asyncio.Event()
+        self._batcher: Batcher | None = None
+        self._unsettled: dict[int, float] = {}  # id(group) -> when its first batch arrived
         self.last_error: str | None = None
 
     async def start(self) -> None:
@@ -108,12 +110,20 @@ class SinkDriver:
     async def run(self) -> None:
         """Deliver everything the queue holds until its producers close it."""
         opts = self.config.batch
-        batcher = Batcher(opts.max_events, opts.max_bytes, opts.timeout)
+        self._batcher = batcher = Batcher(opts.max_events, opts.max_bytes, opts.timeout)
         async with asyncio.TaskGroup() as tasks:
             async for group in grouped(self.queue, batcher, self._received):
+                self._unsettled[id(group)] = group.since
                 await self._slots.acquire()  # bound concurrency: the queue fills behind us
                 self.in_flight += 1
                 tasks.create_task(self._deliver(group))
+
+    def oldest_unsettled_age(self) -> float | None:
+        """Seconds since the oldest batch this sink holds (waiting to be grouped or in flight) arrived."""
+        times = list(self._unsettled.values())
+        if self._batcher is not None and self._batcher.since is not None:
+            times.append(self._batcher.since)
+        return time.monotonic() - min(times) if times else None
 
     async def start_and_run(self) -> None:
         """The sink's whole life in a topology: start, deliver until the end, close on every path."""
@@ -173,6 +183,7 @@ class SinkDriver:
             for receipt in group.receipts:
                 receipt.settle(status)
         finally:
+            self._unsettled.pop(id(group), None)
             self.in_flight -= 1
             self._slots.release()
             self._latency.observe(time.monotonic() - started)

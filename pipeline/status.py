@@ -32,6 +32,12 @@ class ComponentStatus:
     in_flight: int | None = None  # sinks only
     last_error: str | None = None  # sinks only
     started: bool | None = None  # sinks only: start() succeeded
+    oldest_unsettled_s: float | None = None  # sinks only: age of the oldest batch it holds
+    # Sources: how far behind they are, per stream (bytes per file, records per Kafka partition).
+    lag: Mapping[str, int] | None = None
+    lag_unit: str | None = None  # "bytes" | "records"
+    bytes_in: int = 0  # sources: bytes read so far
+    backlog_bytes: int | None = None  # sources: bytes not read yet (None: cannot tell)
 
     def to_json(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -51,6 +57,10 @@ class ComponentStatus:
             item["started"] = bool(self.started)
             item["in_flight"] = self.in_flight or 0
             item["last_error"] = self.last_error
+            age = self.oldest_unsettled_s
+            item["oldest_unsettled_s"] = None if age is None else round(age, 3)
+        if self.lag is not None:
+            item["lag"] = {"unit": self.lag_unit, "total": sum(self.lag.values()), "streams": dict(self.lag)}
         return item
 
 

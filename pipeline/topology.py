@@ -209,6 +209,7 @@ class Topology:
                     events_out=s.events_out,
                     events_failed=s.events_failed,
                     dead_lettered=s.dead_lettered,
+                    bytes_in=s.bytes_in,
                     retries=dict(s.retries),
                     tags=dict(s.tags),
                     queue_depth=node.queue.qsize() if node.queue is not None else None,
@@ -216,8 +217,25 @@ class Topology:
                     in_flight=driver.in_flight if driver is not None else None,
                     last_error=driver.last_error if driver is not None else None,
                     started=driver.started if driver is not None else None,
+                    oldest_unsettled_s=driver.oldest_unsettled_age() if driver is not None else None,
+                    **_source_lag(node),
                 )
             )
         probes = {name: driver.sink.healthcheck for name, driver in self.drivers.items()}
         noncritical = frozenset(name for name, driver in self.drivers.items() if not driver.config.critical)
         return TopologyStatus(self.sources_started, tuple(components), probes, noncritical)
+
+
+def _source_lag(node: Node) -> dict[str, Any]:
+    """What a source can tell of how far behind it is: `backlog_bytes() -> int | None` (bytes not
+    read yet) and `lag() -> (unit, {stream: amount})` (not yet released, per file or partition)."""
+    if node.kind != "source":
+        return {}
+    out: dict[str, Any] = {}
+    backlog = getattr(node.component, "backlog_bytes", None)
+    if callable(backlog):
+        out["backlog_bytes"] = backlog()
+    lag = getattr(node.component, "lag", None)
+    if callable(lag):
+        out["lag_unit"], out["lag"] = lag()
+    return out
