@@ -7,8 +7,10 @@
   false`, alert channels by default) that fails makes it 200 `degraded` with
   the reasons. Sink checks are cached briefly so a probe storm does not hammer
   the destinations.
-- /status is JSON for humans: counters, queue depths, last sink errors. It
+- /status is JSON for humans: counters, queue depths, last sink errors, lag. It
   shows names and numbers only, never config values (no secrets).
+- POST /query runs `pipeline query`'s SQL on a sink that offers it (ClickHouse),
+  from this machine only: an embedded chDB store opens in one process at a time.
 
 The API reads `pipeline.status` snapshots from a `StatusProvider` (the daemon);
 it never touches components.
@@ -31,6 +33,7 @@ HEARTBEAT_S = 1.0
 STUCK_AFTER_S = 10.0
 READY_CACHE_S = 1.0
 HEALTHCHECK_TIMEOUT_S = 3.0
+LOOPBACK_PEERS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 class ApiServer:
@@ -45,6 +48,7 @@ class ApiServer:
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/status", self.status)
+        app.router.add_post("/query", self.query)
         self.app = app
 
     async def start(self, address: str) -> None:
@@ -123,3 +127,25 @@ class ApiServer:
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response(self.provider.status().to_json())
+
+    async def query(self, request: web.Request) -> web.Response:
+        """Run an operator's SQL on a sink that offers it (`pipeline query` against an embedded store)."""
+        if request.remote not in LOOPBACK_PEERS:
+            return web.json_response({"error": "queries are accepted from this machine only"}, status=403)
+        try:
+            body = await request.json()
+            sql = body["sql"]
+            sink = body.get("sink")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return web.json_response({"error": 'expected {"sql": "...", "sink": "name"}'}, status=400)
+        queries = self.provider.status().topology.queries
+        if sink is None and len(queries) == 1:
+            sink = next(iter(queries))
+        if sink not in queries:
+            known = ", ".join(sorted(queries)) or "none"
+            return web.json_response({"error": f"no sink {sink!r} takes queries (sinks that do: {known})"}, status=404)
+        try:
+            answer = await queries[sink](str(sql))
+        except Exception as exc:
+            return web.json_response({"error": describe_error(exc)}, status=400)
+        return web.json_response(answer)

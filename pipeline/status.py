@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from pipeline.metrics import Metrics
 
 Probe = Callable[[], Awaitable[None]]
+QueryFn = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class TopologyStatus:
     probes: Mapping[str, Probe] = field(default_factory=dict)
     # Sinks whose failure only degrades readiness (`critical: false`).
     noncritical: frozenset[str] = frozenset()
+    # Sink name -> runs an operator's statement on the sink's own connection (`POST /query`).
+    queries: Mapping[str, QueryFn] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

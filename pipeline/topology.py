@@ -223,7 +223,12 @@ class Topology:
             )
         probes = {name: driver.sink.healthcheck for name, driver in self.drivers.items()}
         noncritical = frozenset(name for name, driver in self.drivers.items() if not driver.config.critical)
-        return TopologyStatus(self.sources_started, tuple(components), probes, noncritical)
+        queries = {
+            name: driver.sink.run_sql  # type: ignore[attr-defined]
+            for name, driver in self.drivers.items()
+            if callable(getattr(driver.sink, "run_sql", None))
+        }
+        return TopologyStatus(self.sources_started, tuple(components), probes, noncritical, queries)
 
 
 def _source_lag(node: Node) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from pipeline.sink import Outcome
 from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe
 from sinks.clickhouse.config import ClickHouseSinkConfig, resolve_target
 from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, schema_key, to_columns
+from sinks.clickhouse.table import json_value
 
 __all__ = ["ClickHouseSink", "ClickHouseSinkConfig", "build"]
 
@@ -146,6 +147,17 @@ class ClickHouseSink:
             await self.client.query("SELECT 1")
         except Exception as exc:
             raise TransientError(f"{self.target.describe()} unreachable: {describe(exc)}") from exc
+
+    async def run_sql(self, sql: str) -> dict[str, Any]:
+        """Run an operator's statement on this sink's own connection (`POST /query`, `pipeline query`).
+
+        The one way to query an embedded chDB store while the daemon holds it open.
+        """
+        await self.client.open()
+        result = await self.client.statement(sql)
+        if isinstance(result, str):
+            return {"result": result}
+        return {"columns": result.column_names, "rows": [[json_value(v) for v in row] for row in result.rows]}
 
     async def aclose(self) -> None:
         await self.client.aclose()

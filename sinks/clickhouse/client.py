@@ -158,6 +158,10 @@ def describe(exc: BaseException) -> str:
 # -- the client -------------------------------------------------------------------------
 
 
+# Statements that return rows; anything else (DDL, OPTIMIZE, ...) runs as a command.
+ROW_STATEMENTS = ("select", "with", "show", "describe", "desc", "explain", "exists", "(")
+
+
 @dataclass
 class QueryResult:
     column_names: list[str]
@@ -212,6 +216,12 @@ class ClickHouseClient:
     async def query(self, sql: str) -> QueryResult:
         result = await self._call(self._require().query, sql)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    async def statement(self, sql: str) -> QueryResult | str:
+        """Run any statement: rows for the ones that return rows, else the command's answer as text."""
+        if sql.lstrip().lower().startswith(ROW_STATEMENTS):
+            return await self.query(sql)
+        return str(await self.command(sql))
 
     async def insert(
         self,

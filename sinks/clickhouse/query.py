@@ -1,17 +1,21 @@
 """`pipeline query`: run SQL against a config's ClickHouse sink and print the result as a table.
 
-It opens the sink's own target (server DSN or embedded chDB directory) with the
-same client the sink uses. An embedded chDB directory can be opened by one
-process at a time: query it while the daemon is stopped, or point the daemon
-at a ClickHouse server to query it live.
+A server DSN is opened directly, with the same client the sink uses. An
+embedded chDB directory opens in one process at a time, so while the daemon
+runs and holds it, the statement goes through the daemon instead: `POST /query`
+on its API (`api.address`, loopback by default), answered from the sink's own
+connection. When no daemon answers there, the directory is opened directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sys
+import urllib.error
+import urllib.request
 from typing import Any, TextIO
+
+import orjson
 
 from pipeline.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from pipeline.config import load_config
@@ -19,9 +23,10 @@ from pipeline.errors import ConfigError
 from pipeline.metrics import Metrics
 from sinks.clickhouse import ClickHouseSink
 from sinks.clickhouse.client import describe
+from sinks.clickhouse.table import render_table
 
-# Statements that return rows; anything else (DDL, OPTIMIZE, ...) runs as a command.
-_ROW_STATEMENTS = ("select", "with", "show", "describe", "desc", "explain", "exists", "(")
+# Statements can scan a lot: the daemon answers when they are done.
+DAEMON_TIMEOUT_S = 300.0
 
 
 def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO | None = None) -> int:
@@ -55,71 +60,67 @@ def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO |
         )
         return EXIT_FAILURE
 
+    name = sink_name or next(n for n, c in sinks.items() if c is sink_config)
     try:
-        sink = ClickHouseSink(sink_name or "query", sink_config, data_dir=config.data_dir, metrics=Metrics())
+        sink = ClickHouseSink(name, sink_config, data_dir=config.data_dir, metrics=Metrics())
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{config_path}: {problem}", file=sys.stderr)
         return EXIT_CONFIG
 
-    async def run() -> tuple[list[str], list[tuple[Any, ...]]] | str:
+    async def direct() -> dict[str, Any]:
         try:
             await sink.client.open()
         except Exception as exc:
             hint = ""
             if "lock" in str(exc).lower():
-                hint = " (is the daemon running? an embedded chDB directory opens in one process at a time)"
-            raise RuntimeError(f"cannot open {sink.target.describe()}: {describe(exc)}{hint}") from exc
+                hint = " (another process holds this embedded chDB directory; is a daemon running without its API?)"
+            raise QueryFailed(f"cannot open {sink.target.describe()}: {describe(exc)}{hint}") from exc
         try:
-            if sql.lstrip().lower().startswith(_ROW_STATEMENTS):
-                result = await sink.client.query(sql)
-                return result.column_names, result.rows
-            return str(await sink.client.command(sql))
+            return await sink.run_sql(sql)
+        except Exception as exc:
+            raise QueryFailed(f"query failed: {describe(exc)}") from exc
         finally:
             await sink.client.aclose()
 
     try:
-        result = asyncio.run(run())
-    except RuntimeError as exc:
+        answer = None
+        if sink.target.embedded and config.root.api.enabled:
+            answer = through_daemon(config.root.api.address, name, sql)
+        if answer is None:
+            answer = asyncio.run(direct())
+    except QueryFailed as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILURE
-    except Exception as exc:
-        print(f"query failed: {describe(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
-    if isinstance(result, str):
-        print(result or "OK", file=out)
+    if "result" in answer:
+        print(answer["result"] or "OK", file=out)
     else:
-        print(render_table(*result), file=out)
+        print(render_table(answer["columns"], [tuple(r) for r in answer["rows"]]), file=out)
     return EXIT_OK
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="milliseconds")
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+class QueryFailed(Exception):
+    """The statement could not run; the message is what the operator reads."""
 
 
-def render_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    """A plain text table: header, rule, rows (numbers right-aligned), row count."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [
-        bool(rows) and all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows)
-        for i in range(len(columns))
-    ]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return " | ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    out = [line(columns), "-+-".join("-" * w for w in widths)]
-    out.extend(line(r) for r in cells)
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
+def through_daemon(address: str, sink: str, sql: str) -> dict[str, Any] | None:
+    """The daemon's answer to `POST /query`, or None when no daemon listens at `address`."""
+    request = urllib.request.Request(
+        f"http://{address}/query",
+        data=orjson.dumps({"sink": sink, "sql": sql}),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=DAEMON_TIMEOUT_S) as resp:
+            answer: dict[str, Any] = orjson.loads(resp.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            message = orjson.loads(body).get("error", "")
+        except orjson.JSONDecodeError:
+            message = body.decode("utf-8", "replace")[:300]
+        raise QueryFailed(f"the daemon at {address} refused the query: {message or exc.reason}") from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None  # no daemon there: open the store directly

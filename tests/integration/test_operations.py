@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,46 @@ sinks:
             subprocess.run([str(SERVICES), "up", "elasticsearch"], check=True, capture_output=True, timeout=570,
                            env={**os.environ})
         wait_until(lambda: http_get(base + "/ready")[0] == 200, 60, "/ready 200 after Elasticsearch is back")
+
+
+class TestQueryWhileRunning:
+    def test_pipeline_query_goes_through_the_daemon_holding_the_embedded_store(
+        self, tmp_path: Path, run_daemon: Any
+    ) -> None:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        # Today's date: the tables have a retention TTL that would drop old rows at once.
+        now = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+        line = ACCESS.replace("10/Oct/2024:13:55:36 +0000", now)
+        (logs / "access.log").write_text("".join(line.format(status=s) for s in (200, 500, 404) * 10))
+        port = free_port()
+        config = f"""
+data_dir: {tmp_path}/data
+api: {{address: "127.0.0.1:{port}"}}
+sources:
+  files: {{type: file, include: ["{logs}/*.log"], log_type: access, start_at: beginning}}
+transforms:
+  parsed: {{type: parse, inputs: [files]}}
+sinks:
+  store: {{type: clickhouse, inputs: [parsed], dsn: "chdb:{tmp_path}/data/chdb", batch: {{timeout: 0.2}}}}
+"""
+        proc = run_daemon(config)
+        path = tmp_path / "pipeline.yaml"
+
+        def query(sql: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "pipeline", "query", "--config", str(path), sql],
+                                  capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+        def counted() -> str | None:
+            out = query("SELECT status, count() AS n FROM logs.access_logs GROUP BY status ORDER BY status")
+            return out.stdout if out.returncode == 0 and "(3 rows)" in out.stdout else None
+
+        table = wait_until(counted, timeout=60, what="rows through the running daemon")
+        assert proc.poll() is None, "the daemon must still run (it holds the store)"
+        assert table.splitlines() == [
+            "status |  n", "-------+---", "   200 | 10", "   404 | 10", "   500 | 10", "(3 rows)"]
+        ipv4 = query("SELECT DISTINCT toString(client_ip) FROM logs.access_logs")
+        assert ipv4.returncode == 0, ipv4.stderr
+        bad = query("SELECT nope FROM logs.access_logs")
+        assert bad.returncode == 1
+        assert bad.stderr.startswith(f"the daemon at 127.0.0.1:{port} refused the query: ")
