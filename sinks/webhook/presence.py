@@ -106,6 +106,8 @@ class NewValueRule(WindowedRule):
         self.get = compile_getter(config.field)
         self.seen: dict[str, float] = {}  # value -> newest event time; insertion order ~ oldest first
         self.forgotten = 0  # values dropped by max_values
+        self.ref_ts = float("-inf")  # the rule's newest event time: new values' alerts expire by it
+        self.ref_wall = 0.0
 
     def observe(self, st: KeyState, event: Event, ts: float, b: int) -> None:
         raw = self.get(event)
@@ -134,14 +136,22 @@ class NewValueRule(WindowedRule):
 
     def advance(self, st: KeyState, b: int) -> None:
         st.cur = b
-        if st.value is not None and st.max_ts - st.value >= self.window:
-            self.transition(st, False, None, {}, st.value + self.window)
-            st.value = None
-            st.total = 0
+
+    def fold(self, events: list[Event], wall: float) -> int:
+        counted = super().fold(events, wall)
+        for st in self.states.values():
+            if st.max_ts > self.ref_ts:
+                self.ref_ts, self.ref_wall = st.max_ts, st.wall
+        self.expire(self.ref_ts)
+        return counted
 
     def tick(self, wall: float) -> None:
+        self.expire(self.ref_ts + max(0.0, wall - self.ref_wall))
+
+    def expire(self, ref: float) -> None:
+        """Resolve the alerts of values that appeared `window` before the rule's newest event time."""
         for key, st in list(self.states.items()):
-            if st.value is not None and st.now(wall) - st.value >= self.window:
+            if st.value is not None and ref - st.value >= self.window:
                 self.transition(st, False, None, {}, st.value + self.window)
                 st.value = None
                 st.total = 0
@@ -168,3 +178,6 @@ class NewValueRule(WindowedRule):
         super().restore(data, wall)
         if data.get("signature") == self.rule.signature:
             self.seen = {str(v): float(t) for v, t in data.get("seen") or ()}
+            for st in self.states.values():
+                if st.max_ts > self.ref_ts:
+                    self.ref_ts, self.ref_wall = st.max_ts, wall
