@@ -82,7 +82,7 @@ async def test_once_over_old_files_delivers_every_alert(receiver: tuple[Receiver
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pipeline", "run", "--config", str(CONFIG), "--once",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    _out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-3000:]
 
     alerts = [alert for body in rec.bodies for alert in body]  # each body: an Alertmanager v2 list
