@@ -97,7 +97,8 @@ class TestSlack:
         assert all(f["type"] == "mrkdwn" for f in section["fields"]) and len(fields) <= 10
         assert "*Severity*\ncritical" in fields and "*Value*\n0.025" in fields and "*Threshold*\n&gt; 0.01" in fields
         assert "*Window*\n5m" in fields and "*vhost*\nshop" in fields
-        assert samples["text"]["text"] == "*Samples*\n```2024-05-14T09:04:59.000Z GET /api/orders 502 &lt;upstream&gt;```"
+        sample = "2024-05-14T09:04:59.000Z GET /api/orders 502 &lt;upstream&gt;"
+        assert samples["text"]["text"] == f"*Samples*\n```{sample}```"
         assert context["type"] == "context"
 
     @pytest.mark.parametrize(("status", "answer", "permanent"), [
