@@ -29,6 +29,7 @@ from pipeline.logs import component_log
 from pipeline.sink import Outcome
 from sinks.webhook.aggregate import STATE_VERSION, Aggregator, Notification, Timing
 from sinks.webhook.config import WebhookSinkConfig, target_names
+from sinks.webhook.counting import FrequencyRule, MetricRule, RatioRule, SpikeRule
 from sinks.webhook.delivery import deliver_loop
 from sinks.webhook.httpbase import DeliveryError, SessionFactory, Target
 from sinks.webhook.metrics import WebhookStats, register_stats
@@ -37,7 +38,7 @@ from sinks.webhook.presence import AbsenceRule, NewValueRule
 from sinks.webhook.rules import CompiledRule
 from sinks.webhook.state import Persister, StateStore
 from sinks.webhook.targets import build_target
-from sinks.webhook.windowed import FrequencyRule, MetricRule, RatioRule, SpikeRule, WindowedRule
+from sinks.webhook.windowed import WindowedRule
 
 log = logging.getLogger(__name__)
 WINDOWED: dict[str, type[WindowedRule]] = {

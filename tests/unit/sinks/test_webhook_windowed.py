@@ -14,8 +14,9 @@ import pytest
 from parsers.dates import rfc3339_ms
 from sinks.webhook.aggregate import Aggregator, Group, Timing
 from sinks.webhook.config_rules import RuleConfig
+from sinks.webhook.counting import FrequencyRule, MetricRule, RatioRule, SpikeRule
 from sinks.webhook.presence import AbsenceRule, NewValueRule
-from sinks.webhook.windowed import FrequencyRule, MetricRule, RatioRule, SpikeRule, WindowedRule
+from sinks.webhook.windowed import WindowedRule
 
 T0 = 1_715_677_200.0  # 2024-05-14T09:00:00Z, on a whole hour (bucket boundaries are round)
 WALL = 1_800_000_000.0  # the processing time: far later (old files read with --once)
