@@ -112,7 +112,7 @@ def main() -> None:
     data = events(args.events)
     print(f"# {platform.python_implementation()} {platform.python_version()}, {args.events} events "
           f"(half access, half application; {args.events / 200 / 60:.0f} min of event time), batch {args.batch}")
-    print(f"| rule type | events/s | ns/event | state snapshot | snapshot time |")
+    print("| rule type | events/s | ns/event | state snapshot | snapshot time |")
     print("|---|---:|---:|---:|---:|")
     for kind in RULES:
         best = min((run(kind, data, args.batch) for _ in range(args.repeat)), key=lambda r: r[0])
