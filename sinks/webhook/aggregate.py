@@ -307,8 +307,9 @@ class Aggregator:
         group.notified_at = now
         group.notified_count = group.count
         if group.windowed:
-            annotations.update(group.extra)
             starts = group.starts_at if group.starts_at is not None else group.first_seen
+            annotations["first_seen"] = rfc3339_ms(starts)
+            annotations.update(group.extra)
             # Resolved: the event time it stopped holding. Firing: a horizon that repeats push forward.
             ends = group.ends_at if resolved and group.ends_at is not None else now + self.timing.resolve_after
         else:

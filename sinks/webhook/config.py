@@ -96,7 +96,8 @@ class WebhookSinkConfig(SinkConfig):
         default=0.01,
         ge=0,
         description="State writes (fsync) start at most this "
-        "often; sends arriving while one is in flight share the next write.",
+        "often (and at most every 5x the last write's cost, for large windowed state); sends arriving while "
+        "one is in flight share the next write.",
     )
     flush_timeout: Duration = Field(
         default=10.0,

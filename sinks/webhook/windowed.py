@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from parsers.dates import rfc3339_ms
 from pipeline.event import Event
 from sinks.webhook.aggregate import Aggregator, Group
 from sinks.webhook.config_rules import RuleConfig
@@ -212,6 +213,7 @@ class WindowedRule:
         samples = [trim_sample(e) for e in st.last] if self.config.samples else []
         latest = st.last[-1] if st.last else {}
         group.annotations = self.rule.annotations({**latest, "alert": context})
+        extra["last_seen"] = rfc3339_ms(st.max_ts)  # event time, like startsAt (not the processing time)
         group.extra = extra
         if samples:
             lines = [f"{s.get('@timestamp', '')} {str(s.get('message', ''))[:200]}".strip() for s in samples]
