@@ -91,24 +91,40 @@ def _rows(model: type[BaseModel], prefix: str = "", seen: tuple[type[BaseModel],
     seen = (*seen, model)
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, info in model.model_fields.items():
-        if name == "type":
-            continue
+        if name == "type" and not prefix:
+            continue  # the component's own type: the heading says it
         desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
         if info.examples:
             desc += f" Example: `{json.dumps(info.examples[0], default=str)}`."
         key = info.alias or name  # what users write (`in`, not the Python name `in_`)
         rows.append(f"| `{prefix}{key}` | {_type_name(info)} | {_default(info)} | {desc} |")
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            nested.append((f"{prefix}{info.alias or name}.", ann))
-        else:
-            for arg in getattr(ann, "__args__", ()) or ():
-                if isinstance(arg, type) and issubclass(arg, BaseModel):
-                    nested.append((f"{prefix}{info.alias or name}.", arg))
+        models = _models_in(info.annotation)
+        for sub in models:
+            tag = _type_tag(sub) if len(models) > 1 else None  # a union by `type`: one block per member
+            nested.append((f"{prefix}{key}[{tag}]." if tag else f"{prefix}{key}.", sub))
     for sub_prefix, sub in nested:
         if sub not in seen:  # recursive models (alert conditions) are listed once
             rows.extend(_rows(sub, sub_prefix, seen))
     return rows
+
+
+def _models_in(ann: Any) -> list[type[BaseModel]]:
+    """The models a field holds: itself, or inside list[...], X | None and Annotated unions."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(ann):
+        for model in _models_in(arg):
+            if model not in found:
+                found.append(model)
+    return found
+
+
+def _type_tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    if field is None or typing.get_origin(field.annotation) is not typing.Literal:
+        return None
+    return "|".join(str(a) for a in typing.get_args(field.annotation))
 
 
 def render_reference() -> str:

@@ -19,4 +19,4 @@ __all__ = ["WebhookSink", "WebhookSinkConfig"]
 
 @register("sink", "webhook", WebhookSinkConfig)
 def build(name: str, config: WebhookSinkConfig, ctx: BuildContext) -> WebhookSink:
-    return WebhookSink(name, config, data_dir=ctx.data_dir, host=ctx.host, registry=ctx.metrics.registry)
+    return WebhookSink(name, config, data_dir=ctx.data_dir, host=ctx.host, registry=ctx.metrics.registry, dlq=ctx.dlq)

@@ -8,6 +8,11 @@ An alert ("group") is identified by the fingerprint of its rendered labels. Its 
 first match -> `firing` notification after group_wait -> `update` when the count
 changed (at most every update_interval) -> `repeat` every repeat_interval while
 nothing changed -> `resolved` after resolve_after without a match (then forgotten).
+
+Windowed rules (windowed.py, presence.py) open and resolve their groups themselves
+(`open_windowed`, `resolve`), at event times; this class still times their
+notifications, and a group that fired and resolved before its first notification is
+sent as `firing` then `resolved`, so every alert that fired is delivered.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ class Group:
     signature: str = ""  # of the rule that opened it (its key is meaningful only under it)
     key: tuple[str, ...] | None = None
     overflow: bool = False
+    # Windowed rules: event times of the start and the end, the computed value's annotations, samples.
+    starts_at: float | None = None
+    ends_at: float | None = None
+    windowed: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     refs: list[tuple[CompiledRule, tuple[str, ...] | None]] = field(default_factory=list)  # index entries
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +75,11 @@ class Group:
             "signature": self.signature,
             "key": None if self.key is None else list(self.key),
             "overflow": self.overflow,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "windowed": self.windowed,
+            "extra": self.extra,
+            "samples": self.samples,
         }
 
     @classmethod
@@ -82,6 +98,11 @@ class Group:
             signature=str(data.get("signature") or ""),
             key=None if key is None else tuple(str(k) for k in key),
             overflow=bool(data.get("overflow")),
+            starts_at=None if data.get("starts_at") is None else float(data["starts_at"]),
+            ends_at=None if data.get("ends_at") is None else float(data["ends_at"]),
+            windowed=bool(data.get("windowed")),
+            extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+            samples=list(data.get("samples") or []),
         )
 
 
@@ -105,6 +126,13 @@ class RateLimiter:
             return False
         times.append(now)
         return True
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until allow() would grant (0: now)."""
+        times = self._times
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        return 0.0 if len(times) < self.limit else max(0.0, times[0] + self.window - now)
 
     def snapshot(self) -> list[float]:
         return list(self._times)
@@ -136,6 +164,8 @@ class Aggregator:
         self._urls: dict[str, str] = {}
         self.groups: dict[str, Group] = {}
         self.suppressed = 0  # matches held back by max_alerts_per_minute (the metric)
+        self._pending: list[Notification] = []  # owed by groups replaced before due() ran
+        self.revision = 0  # bumped when a windowed alert opens or resolves (the sink persists then)
 
     # -- folding (the hot path: one loop per rule over the batch) -------------------
     def fold(self, events: list[Event], now: float) -> int:
@@ -213,16 +243,53 @@ class Aggregator:
             group.refs.append((rule, None))
         return group
 
+    # -- windowed rules -------------------------------------------------------------
+    def open_windowed(self, rule: CompiledRule, key: tuple[str, ...], starts_at: float, now: float) -> Group | None:
+        """A firing alert of a windowed rule; None when max_alerts_per_minute holds it back (retried later)."""
+        labels = rule.labels_for_key(key)
+        fp = fingerprint(labels)
+        group = self.groups.get(fp)
+        if group is not None and group.ends_at is None:
+            return group  # (another rule renders the same labels, or a restored group)
+        if group is not None:  # resolved but not notified yet: the new firing replaces it after
+            self.due_resolved(group, now)
+        if not self.limiter.allow(now):
+            self.suppressed += 1
+            return None
+        group = Group(fp, rule.name, labels, now, now, signature=rule.signature, key=key)
+        group.windowed = True
+        group.starts_at = starts_at
+        self.groups[fp] = group
+        self.revision += 1
+        return group
+
+    def resolve(self, group: Group, ends_at: float) -> None:
+        """The windowed rule's condition stopped holding at event time `ends_at`: notify `resolved` next."""
+        group.ends_at = max(ends_at, group.starts_at or ends_at)
+        self.revision += 1
+
+    def due_resolved(self, group: Group, now: float) -> None:
+        """Queue what a resolved group still owes (firing if never notified, then resolved) and forget it."""
+        if group.notified_at is None:
+            self._pending.append(self._notify(group, "firing", now))
+        self._pending.append(self._notify(group, "resolved", now))
+        self._forget(group)
+
     # -- timing --------------------------------------------------------------------
     def due(self, now: float, *, flush: bool = False) -> list[Notification]:
         """Notifications due at `now`. `flush` (shutdown): notify new groups and changed counts now."""
         t = self.timing
-        notes: list[Notification] = []
+        notes, self._pending = self._pending, []
         for group in list(self.groups.values()):
-            if group.notified_at is None:
+            if group.ends_at is not None:
+                if flush or group.notified_at is not None or now - group.first_seen >= t.group_wait:
+                    self.due_resolved(group, now)
+                    notes.extend(self._pending)
+                    self._pending.clear()
+            elif group.notified_at is None:
                 if flush or now - group.first_seen >= t.group_wait:
                     notes.append(self._notify(group, "firing", now))
-            elif now - group.last_seen >= t.resolve_after:
+            elif not group.windowed and now - group.last_seen >= t.resolve_after:
                 notes.append(self._notify(group, "resolved", now))
                 self._forget(group)
             elif group.count != group.notified_count and (flush or now - group.notified_at >= t.update_interval):
@@ -239,18 +306,30 @@ class Aggregator:
         annotations["last_seen"] = rfc3339_ms(group.last_seen)
         group.notified_at = now
         group.notified_count = group.count
-        return {
+        if group.windowed:
+            starts = group.starts_at if group.starts_at is not None else group.first_seen
+            annotations["first_seen"] = rfc3339_ms(starts)
+            annotations.update(group.extra)
+            # Resolved: the event time it stopped holding. Firing: a horizon that repeats push forward.
+            ends = group.ends_at if resolved and group.ends_at is not None else now + self.timing.resolve_after
+        else:
+            starts = group.first_seen
+            # Resolved: now. Firing: when it resolves unless another event matches.
+            ends = now if resolved else group.last_seen + self.timing.resolve_after
+        note: Notification = {
             "status": "resolved" if resolved else "firing",
             "kind": kind,
             "fingerprint": group.fingerprint,
             "rule": group.rule,
             "labels": group.labels,
             "annotations": annotations,
-            "startsAt": rfc3339_ms(group.first_seen),
-            # Resolved: now. Firing: when it resolves unless another event matches.
-            "endsAt": rfc3339_ms(now if resolved else group.last_seen + self.timing.resolve_after),
+            "startsAt": rfc3339_ms(starts),
+            "endsAt": rfc3339_ms(ends),
             "generatorURL": self._url(group.rule),
         }
+        if group.samples:
+            note["samples"] = group.samples
+        return note
 
     def _url(self, rule: str) -> str:
         url = self._urls.get(rule)
@@ -273,6 +352,7 @@ class Aggregator:
         return {
             "groups": [g.to_json() for g in self.groups.values()],
             "limiter": self.limiter.snapshot(),
+            "owed": self._pending,
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -290,6 +370,7 @@ class Aggregator:
                 rule.index[group.key] = group
                 group.refs.append((rule, group.key))
         self.limiter.restore(data.get("limiter") or [])
+        self._pending.extend(data.get("owed") or [])
 
     @property
     def active(self) -> int:

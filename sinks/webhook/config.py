@@ -6,217 +6,39 @@ them with examples.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipeline.conditions import Condition
-from pipeline.config import BatchOptions, Model, SinkConfig
-from pipeline.template import Template, check_template, compile_tree
+from pipeline.config import BatchOptions, SinkConfig
+from pipeline.template import Template
 from pipeline.units import Duration
-from pipeline.urls import check_http_url
+from sinks.webhook.config_rules import RuleConfig
+from sinks.webhook.config_targets import (
+    AlertmanagerTarget,
+    ConsoleTarget,
+    DingTalkTarget,
+    EmailTarget,
+    FileTarget,
+    HttpTarget,
+    SlackTarget,
+    TargetConfig,
+    target_names,
+)
 
-# Prometheus' classic label-name syntax: valid in every Alertmanager version.
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Annotations the sink fills in itself on every notification.
-RESERVED_ANNOTATIONS = ("count", "first_seen", "last_seen")
-NotificationKind = Literal["firing", "update", "repeat", "resolved"]
-ALL_KINDS: tuple[NotificationKind, ...] = ("firing", "update", "repeat", "resolved")
-HTTP_KINDS: tuple[NotificationKind, ...] = ("firing", "repeat", "resolved")
-
-
-def _check_names(kind: str, names: dict[str, str], reserved: tuple[str, ...] = ()) -> None:
-    for name, source in names.items():
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise ValueError(
-                f"{kind} name {name!r} is invalid: use letters, digits and _ (not starting with a digit or __)"
-            )
-        if name in reserved:
-            raise ValueError(f"annotation {name!r} is set by the sink itself")
-        check_template(source)
-
-
-class RuleConfig(Model):
-    """When events turn into an alert, and what the alert says."""
-
-    name: str = Field(
-        min_length=1,
-        description="Rule name: the `alertname` label unless `labels` sets one.",
-        examples=["ApplicationError"],
-    )
-    when: Condition = Field(
-        description="Condition an event must meet (structured matchers; nothing is evaluated as code).",
-        examples=[{"field": "level", "in": ["ERROR", "CRITICAL"]}],
-    )
-    severity: str = Field(
-        default="warning", description="The `severity` label (a template, like other labels).", examples=["critical"]
-    )
-    labels: dict[str, str] = Field(
-        default_factory=dict,
-        description="Label templates. The rendered labels identify "
-        "the alert: events with equal labels fold into one alert.",
-        examples=[{"service": "{service|unknown}", "error_type": "{error.type}"}],
-    )
-    annotations: dict[str, str] = Field(
-        default_factory=dict,
-        description="Annotation templates, rendered from the "
-        "latest matching event. `count`, `first_seen` and `last_seen` are added.",
-        examples=[{"summary": "{error.type}: {message:200}"}],
-    )
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        _check_names("label", value)
-        return value
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
-        _check_names("annotation", value, RESERVED_ANNOTATIONS)
-        return value
-
-    @field_validator("severity")
-    @classmethod
-    def _severity(cls, value: str) -> str:
-        return check_template(value)
-
-
-class _TargetBase(Model):
-    name: str | None = Field(
-        default=None,
-        description="Name in metrics, logs and the state file. Default: the "
-        "type (`alertmanager`, `http-2` for a second one).",
-        examples=["slack"],
-    )
-    enabled: bool | Literal["auto"] = Field(
-        default=True,
-        description="`false`: the target is ignored. `auto`: "
-        "on when `url` is set, so one config carries an optional target "
-        "(`url: ${ALERTMANAGER_URL:-}` with `enabled: auto`).",
-    )
-
-    def is_enabled(self) -> bool:
-        if self.enabled == "auto":
-            url = getattr(self, "url", "")
-            return bool(url.get_secret_value() if isinstance(url, SecretStr) else url)
-        return bool(self.enabled)
-
-
-class _HttpOptions(Model):
-    headers: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="Request headers. Values are secret (never logged); use ${ENV} for tokens.",
-        examples=[{"Authorization": "Bearer ${WEBHOOK_TOKEN}"}],
-    )
-    headers_from_files: dict[str, Path] = Field(
-        default_factory=dict,
-        description="Headers whose value is read "
-        "from a file at each delivery (trailing newline stripped): "
-        "mounted secrets that rotate.",
-        examples=[{"Authorization": "/run/secrets/webhook-auth"}],
-    )
-    timeout: Duration = Field(default=10.0, gt=0, description="Per-request timeout.")
-
-
-class AlertmanagerTarget(_TargetBase, _HttpOptions):
-    """Prometheus Alertmanager: POST {url}/api/v2/alerts."""
-
-    type: Literal["alertmanager"]
-    url: str = Field(default="", description="Alertmanager base URL.", examples=["http://alertmanager:9093"])
-    ends_at_margin: Duration = Field(
-        default=60.0,
-        ge=0,
-        description="A firing alert is posted with endsAt = now + "
-        "resolve_after + this, so Alertmanager never resolves it before the sink "
-        "does (and does resolve it if the pipeline disappears).",
-    )
-    max_alerts_per_request: int = Field(default=100, gt=0, description="Alerts per POST at most.")
-    notify_on: list[NotificationKind] = Field(
-        default_factory=lambda: list(ALL_KINDS), description="Notification kinds sent to this target."
-    )
-
-    @model_validator(mode="after")
-    def _url(self) -> AlertmanagerTarget:
-        if self.is_enabled():
-            try:
-                check_http_url(self.url)
-            except ValueError as exc:
-                raise ValueError(
-                    f"url: {exc}; set enabled: false (or auto: on only when url is set) to turn the target off"
-                ) from None
-        return self
-
-
-class HttpTarget(_TargetBase, _HttpOptions):
-    """Any webhook (Slack, Mattermost, Teams, an HTTP service): one request per notification."""
-
-    type: Literal["http"]
-    url: SecretStr = Field(
-        default=SecretStr(""),
-        description="Endpoint URL. Secret: webhook URLs often embed a token (Slack).",
-        examples=["${SLACK_WEBHOOK_URL}"],
-    )
-    method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="HTTP method.")
-    body: dict[str, Any] | None = Field(
-        default=None,
-        description="JSON body: a mapping whose strings are templates "
-        "over the alert (`{status}`, `{kind}`, `{labels.alertname}`, "
-        "`{annotations.count}`, `{startsAt}`, `{fingerprint}`). Default: the "
-        "alert itself as JSON.",
-        examples=[{"text": "[{status}] {labels.alertname}: {annotations.summary} (x{annotations.count})"}],
-    )
-    notify_on: list[NotificationKind] = Field(
-        default_factory=lambda: list(HTTP_KINDS),
-        description="Notification kinds sent. `update` (count changed) is "
-        "left out by default: chat channels would get one every "
-        "update_interval during a storm.",
-    )
-
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            compile_tree(value)
-        return value
-
-    @model_validator(mode="after")
-    def _url(self) -> HttpTarget:
-        if self.is_enabled():
-            try:
-                check_http_url(self.url.get_secret_value())
-            except ValueError as exc:
-                raise ValueError(f"url: {exc}; set enabled: false to turn the target off") from None
-        return self
-
-
-class FileTarget(_TargetBase):
-    """Append each notification as a JSON line (local runs, audits)."""
-
-    type: Literal["file"]
-    path: Path = Field(description="File to append to (created with its folder).", examples=["data/alerts.jsonl"])
-    fsync: bool = Field(default=True, description="fsync after each write.")
-    notify_on: list[NotificationKind] = Field(
-        default_factory=lambda: list(ALL_KINDS), description="Notification kinds written."
-    )
-
-
-class ConsoleTarget(_TargetBase):
-    """Print each notification as a JSON line."""
-
-    type: Literal["console"]
-    stream: Literal["stdout", "stderr"] = Field(
-        default="stderr",
-        description="Where to print (stderr by default, so it does not mix with a console sink's events).",
-    )
-    notify_on: list[NotificationKind] = Field(
-        default_factory=lambda: list(ALL_KINDS), description="Notification kinds printed."
-    )
-
-
-TargetConfig = Annotated[AlertmanagerTarget | HttpTarget | FileTarget | ConsoleTarget, Field(discriminator="type")]
+__all__ = [
+    "AlertmanagerTarget",
+    "ConsoleTarget",
+    "DingTalkTarget",
+    "EmailTarget",
+    "FileTarget",
+    "HttpTarget",
+    "RuleConfig",
+    "SlackTarget",
+    "TargetConfig",
+    "WebhookSinkConfig",
+    "target_names",
+]
 
 
 class WebhookSinkConfig(SinkConfig):
@@ -247,7 +69,18 @@ class WebhookSinkConfig(SinkConfig):
         default=300.0, gt=0, description="While firing, re-notify this often even when nothing changed."
     )
     resolve_after: Duration = Field(
-        default=300.0, gt=0, description="An alert resolves after this long without a new match."
+        default=300.0,
+        gt=0,
+        description="An `event` rule's alert resolves after this long without a new match (windowed rules "
+        "resolve when their condition no longer holds).",
+    )
+    allowed_lateness: Duration = Field(
+        default=60.0,
+        ge=0,
+        description="Windowed rules run on event time (`@timestamp`): an event up to this much older than "
+        "the newest of its label set still counts; older ones are counted as late and ignored. It is also "
+        "the slack an `absence` rule gives a stream that is behind the others.",
+        examples=["2m"],
     )
     max_alerts_per_minute: int = Field(
         default=60,
@@ -269,7 +102,8 @@ class WebhookSinkConfig(SinkConfig):
         default=0.01,
         ge=0,
         description="State writes (fsync) start at most this "
-        "often; sends arriving while one is in flight share the next write.",
+        "often (and at most every 5x the last write's cost, for large windowed state); sends arriving while "
+        "one is in flight share the next write.",
     )
     flush_timeout: Duration = Field(
         default=10.0,
@@ -314,16 +148,3 @@ class WebhookSinkConfig(SinkConfig):
         if dupes:
             raise ValueError(f"target names must be unique: {dupes}")
         return self
-
-
-def target_names(targets: list[Any]) -> list[str]:
-    """Each target's name: its `name`, else its type (numbered from the second of a type on)."""
-    seen: dict[str, int] = {}
-    names = []
-    for t in targets:
-        if t.name:
-            names.append(t.name)
-            continue
-        seen[t.type] = seen.get(t.type, 0) + 1
-        names.append(t.type if seen[t.type] == 1 else f"{t.type}-{seen[t.type]}")
-    return names

@@ -7,8 +7,10 @@ collector with the same metric names would be rejected by the registry):
   alert was not opened because max_alerts_per_minute was reached.
 - pipeline_webhook_matches_total{component,rule}: events that matched a rule.
 - pipeline_webhook_notifications_total{component,target,outcome}: delivered,
-  failed (permanent error, dropped), overflowed (outbox full, oldest dropped).
+  failed (permanent error, dead-lettered), overflowed (outbox full, oldest dropped).
 - pipeline_webhook_delivery_retries_total{component,target}: failed attempts retried.
+- pipeline_webhook_late_events_total{component,rule}: windowed-rule events beyond allowed_lateness.
+- pipeline_webhook_keys_overflow_total{component,rule}: windowed-rule events beyond max_keys label sets.
 - pipeline_webhook_active_alerts{component}: alerts (groups) held in memory.
 - pipeline_webhook_pending_notifications{component,target}: not delivered yet.
 """
@@ -34,6 +36,8 @@ class WebhookStats:
         self.active: Callable[[], int] = lambda: 0
         self.pending: Callable[[], dict[str, int]] = dict
         self.overflowed: Callable[[], dict[str, int]] = dict
+        self.late: Callable[[], dict[str, int]] = dict
+        self.keys_overflow: Callable[[], dict[str, int]] = dict
         self.notifications: dict[tuple[str, str], int] = {}  # (target, outcome) -> n
         self.retries: dict[str, int] = {}
 
@@ -68,6 +72,16 @@ class _Collector(Collector):
             "Failed delivery attempts that are retried.",
             labels=["component", "target"],
         )
+        late = CounterMetricFamily(
+            "pipeline_webhook_late_events",
+            "Events of windowed rules older than allowed_lateness behind their label set (ignored).",
+            labels=["component", "rule"],
+        )
+        keys_overflow = CounterMetricFamily(
+            "pipeline_webhook_keys_overflow",
+            "Events of windowed rules whose label set was not held because max_keys was reached (ignored).",
+            labels=["component", "rule"],
+        )
         active = GaugeMetricFamily(
             "pipeline_webhook_active_alerts", "Alerts currently firing (held in state).", labels=["component"]
         )
@@ -86,10 +100,14 @@ class _Collector(Collector):
                 notes.add_metric([c, target, outcome], n)
             for target, n in stats.retries.items():
                 retries.add_metric([c, target], n)
+            for rule, n in stats.late().items():
+                late.add_metric([c, rule], n)
+            for rule, n in stats.keys_overflow().items():
+                keys_overflow.add_metric([c, rule], n)
             active.add_metric([c], stats.active())
             for target, n in stats.pending().items():
                 pending.add_metric([c, target], n)
-        yield from (suppressed, matches, notes, retries, active, pending)
+        yield from (suppressed, matches, notes, retries, late, keys_overflow, active, pending)
 
 
 _COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, _Collector] = weakref.WeakKeyDictionary()

@@ -22,20 +22,33 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
+from pipeline.dlq import DeadLetterQueue
 from pipeline.errors import TransientError
 from pipeline.event import Event
 from pipeline.logs import component_log
-from pipeline.retry import Backoff
 from pipeline.sink import Outcome
 from sinks.webhook.aggregate import STATE_VERSION, Aggregator, Notification, Timing
 from sinks.webhook.config import WebhookSinkConfig, target_names
+from sinks.webhook.counting import FrequencyRule, MetricRule, RatioRule, SpikeRule
+from sinks.webhook.delivery import deliver_loop
+from sinks.webhook.httpbase import DeliveryError, SessionFactory, Target
 from sinks.webhook.metrics import WebhookStats, register_stats
 from sinks.webhook.outbox import Outbox
+from sinks.webhook.presence import AbsenceRule, NewValueRule
 from sinks.webhook.rules import CompiledRule
 from sinks.webhook.state import Persister, StateStore
-from sinks.webhook.targets import DeliveryError, SessionFactory, Target, build_target
+from sinks.webhook.targets import build_target
+from sinks.webhook.windowed import WindowedRule
 
 log = logging.getLogger(__name__)
+WINDOWED: dict[str, type[WindowedRule]] = {
+    "frequency": FrequencyRule,
+    "ratio": RatioRule,
+    "metric": MetricRule,
+    "spike": SpikeRule,
+    "absence": AbsenceRule,
+    "new_value": NewValueRule,
+}
 
 
 class WebhookSink:
@@ -50,13 +63,15 @@ class WebhookSink:
         clock: Callable[[], float] = time.time,
         session_factory: SessionFactory | None = None,
         targets: list[Target] | None = None,
+        dlq: DeadLetterQueue | None = None,
     ) -> None:
         self.name = name
         self.log = component_log(log, name)
         self.config = config
         self.max_in_flight = config.max_in_flight
         self._clock = clock
-        self.rules = [CompiledRule(r) for r in config.rules]
+        self.dlq = dlq
+        self.rules = [CompiledRule(r) for r in config.rules if not r.windowed]
         self.aggregator = Aggregator(
             self.rules,
             Timing(config.group_wait, config.update_interval, config.repeat_interval, config.resolve_after),
@@ -66,6 +81,9 @@ class WebhookSink:
             component=name,
             host=host,
         )
+        self.windowed = [
+            WINDOWED[r.type](r, self.aggregator, config.allowed_lateness) for r in config.rules if r.windowed
+        ]
         if targets is None:
             targets = [
                 build_target(
@@ -80,7 +98,12 @@ class WebhookSink:
         self.persister = Persister(self.store, self._snapshot, config.persist_interval)
         self.stats = WebhookStats(name)
         self.stats.suppressed = lambda: self.aggregator.suppressed
-        self.stats.matches = lambda: {r.name: r.matches for r in self.rules}
+        self.stats.matches = lambda: {
+            **{r.name: r.matches for r in self.rules},
+            **{w.name: w.matches for w in self.windowed},
+        }
+        self.stats.late = lambda: {w.name: w.late for w in self.windowed}
+        self.stats.keys_overflow = lambda: {w.name: w.overflow for w in self.windowed}
         self.stats.active = lambda: self.aggregator.active
         self.stats.pending = lambda: {n: len(o) for n, o in self.outboxes.items()}
         self.stats.overflowed = lambda: {n: o.dropped for n, o in self.outboxes.items() if o.dropped}
@@ -109,12 +132,21 @@ class WebhookSink:
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name=f"webhook:{self.name}:ticker")
             self._deliverers = [
-                asyncio.create_task(self._deliver_loop(t, self.outboxes[t.name]), name=f"webhook:{self.name}:{t.name}")
+                asyncio.create_task(
+                    deliver_loop(
+                        t, self.outboxes[t.name], self.config.retry, self.stats, self.persister, self.dlq, self.log
+                    ),
+                    name=f"webhook:{self.name}:{t.name}",
+                )
                 for t in self.targets
             ]
 
     def _restore(self, data: dict[str, Any]) -> None:
         self.aggregator.restore(data)
+        saved = data.get("windowed") or {}
+        for rule in self.windowed:
+            if rule.name in saved:
+                rule.restore(saved[rule.name], self._clock())
         for name, notes in (data.get("outboxes") or {}).items():
             outbox = self.outboxes.get(name)
             if outbox is None:
@@ -139,6 +171,7 @@ class WebhookSink:
                 "component": self.name,
                 "saved_at": self._clock(),
                 **self.aggregator.snapshot(),
+                "windowed": {rule.name: rule.snapshot() for rule in self.windowed},
                 "outboxes": {name: outbox.snapshot() for name, outbox in self.outboxes.items()},
             }
         )
@@ -162,6 +195,8 @@ class WebhookSink:
             self._wake.set()  # the ticker sees _closed and returns (after a write in progress)
             await asyncio.wait([self._ticker])  # (wait, not await: never re-raise from a ticker that died)
         if self._loaded:
+            for rule in self.windowed:
+                rule.flush()  # the partial step: what the data shows so far
             self._route(self.aggregator.due(self._clock(), flush=True))
             deadline = time.monotonic() + self.config.flush_timeout
             # Wait for targets that work; one that is failing keeps its notifications in the state file.
@@ -189,7 +224,11 @@ class WebhookSink:
             version = retried[1]  # already folded; only the write is missing
         else:
             opened = self.aggregator.active
-            if not self.aggregator.fold(events, self._clock()):
+            now = self._clock()
+            counted = self.aggregator.fold(events, now)
+            for rule in self.windowed:
+                counted += rule.fold(events, now)
+            if not counted:
                 return Outcome.delivered()  # nothing matched: no state changed
             version = self.persister.changed()
             if self.aggregator.active != opened:
@@ -222,7 +261,13 @@ class WebhookSink:
                 return
             self._wake.clear()
             try:
-                self._route(self.aggregator.due(self._clock()))
+                now = self._clock()
+                revision = self.aggregator.revision
+                for rule in self.windowed:
+                    rule.tick(now)
+                if self.aggregator.revision != revision:
+                    self.persister.changed()  # an alert fired or resolved as the clock moved on
+                self._route(self.aggregator.due(now))
                 if self.persister.dirty:
                     await self.persister.flush()
             except OSError as exc:
@@ -231,60 +276,3 @@ class WebhookSink:
             except Exception:  # a bug must not stop alerting: log it and keep ticking
                 self.log.exception("webhook ticker failed")
                 await asyncio.sleep(1.0)
-
-    async def _deliver_loop(self, target: Target, outbox: Outbox) -> None:
-        retry = self.config.retry
-        backoff = Backoff(retry.initial_backoff, retry.max_backoff)
-        while True:
-            entries = outbox.peek(target.max_batch)
-            if not entries:
-                outbox.changed.clear()
-                await outbox.changed.wait()
-                continue
-            notes = [note for _, _, note in entries]
-            try:
-                await target.deliver(notes)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                permanent = isinstance(exc, DeliveryError) and exc.permanent
-                error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
-                if permanent:
-                    outbox.ack(entries)
-                    self.persister.changed()
-                    self.stats.count(target.name, "failed", len(entries))
-                    self.log.error(
-                        "webhook notification rejected; dropped",
-                        extra={
-                            "target": target.name,
-                            "error": error,
-                            "notifications": len(entries),
-                        },
-                    )
-                    continue
-                target.last_error = error
-                self.stats.retry(target.name)
-                delay = backoff.next_delay()
-                if backoff.attempts & (backoff.attempts - 1) == 0:  # log attempts 1, 2, 4, 8, ...
-                    self.log.warning(
-                        "webhook delivery failed; retrying",
-                        extra={
-                            "target": target.name,
-                            "error": error,
-                            "attempt": backoff.attempts,
-                            "retry_in_s": round(delay, 3),
-                            "pending": len(outbox),
-                        },
-                    )
-                await asyncio.sleep(delay)
-                continue
-            if target.last_error is not None:
-                self.log.info(
-                    "webhook delivery recovered",
-                    extra={"target": target.name, "attempts": backoff.attempts + 1},
-                )
-            target.last_error = None
-            backoff.reset()
-            outbox.ack(entries)
-            self.persister.changed()
-            self.stats.count(target.name, "delivered", len(entries))

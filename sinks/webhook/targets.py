@@ -1,12 +1,7 @@
-"""Where notifications go: Alertmanager, a generic HTTP webhook, a JSON-lines file, the console.
+"""Where notifications go: Alertmanager, a generic HTTP webhook, a JSON-lines file, the console;
+and `build_target`, which also builds the chat and mail channels (slack.py, dingtalk.py, email.py).
 
-A target only delivers (or raises `DeliveryError`); the sink's delivery loop owns
-the outbox, retries and backoff. HTTP targets get their aiohttp session from a
-factory (the I/O seam: tests can inject one that fails on demand).
-
-Status handling for HTTP: 2xx delivered; 408, 425, 429 and 5xx (and connection
-errors, timeouts) are retried; other statuses are permanent: the notification is
-dropped, logged and counted, since resending the same payload cannot succeed.
+The shared base (protocol, errors, status handling) is httpbase.py.
 """
 
 from __future__ import annotations
@@ -15,104 +10,40 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
-import aiohttp
 import orjson
 
 from parsers.dates import rfc3339_ms
-from pipeline.errors import ConfigError
-from pipeline.secrets import read_secret_file
 from pipeline.template import compile_tree
-from sinks.webhook.config import AlertmanagerTarget, ConsoleTarget, FileTarget, HttpTarget, _HttpOptions
+from sinks.webhook.config_targets import (
+    AlertmanagerTarget,
+    ConsoleTarget,
+    DingTalkTarget,
+    EmailTarget,
+    FileTarget,
+    HttpTarget,
+    SlackTarget,
+)
+from sinks.webhook.httpbase import DeliveryError, HttpChannel, Notification, SessionFactory, Target, redact_url
 
-Notification = dict[str, Any]
-SessionFactory = Callable[[], aiohttp.ClientSession]
-RETRYABLE_STATUS = frozenset({408, 425, 429})
-
-
-class DeliveryError(Exception):
-    """A delivery failed; `permanent` ones are dropped instead of retried."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class Target(Protocol):
-    name: str
-    type: str
-    notify_on: frozenset[str]
-    max_batch: int
-    last_error: str | None  # set by the delivery loop while the target fails
-
-    async def open(self) -> None: ...
-    async def deliver(self, notes: list[Notification]) -> None: ...
-    async def check(self) -> None: ...
-    async def aclose(self) -> None: ...
+__all__ = ["DeliveryError", "Target", "build_target", "redact_url"]
 
 
-def redact_url(url: str) -> str:
-    """scheme://host[:port] only: webhook paths and queries often carry tokens."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+def alertmanager_alert(note: Notification, ends_firing: str) -> dict[str, Any]:
+    """One alert of an Alertmanager v2 POST body (also the `http` target's `format: alertmanager`)."""
+    return {
+        "labels": note["labels"],
+        "annotations": note["annotations"],
+        "startsAt": note["startsAt"],
+        "endsAt": note["endsAt"] if note["status"] == "resolved" else ends_firing,
+        "generatorURL": note["generatorURL"],
+    }
 
 
-class _HttpTarget:
-    type = "http"
-
-    def __init__(
-        self, name: str, options: _HttpOptions, notify_on: Iterable[str], session_factory: SessionFactory | None
-    ) -> None:
-        self.name = name
-        self.notify_on: frozenset[str] = frozenset(notify_on)
-        self._options = options
-        self._session_factory = session_factory
-        self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout)
-        self.last_error: str | None = None
-
-    async def open(self) -> None:
-        if self._session is None:
-            factory = self._session_factory or (lambda: aiohttp.ClientSession())
-            self._session = factory()
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        headers.update({k: v.get_secret_value() for k, v in self._options.headers.items()})
-        for header, path in self._options.headers_from_files.items():
-            try:
-                headers[header] = read_secret_file(Path(path), f"headers_from_files.{header}")
-            except ConfigError as exc:  # a rotating secret unreadable now: retried like a failed delivery
-                raise DeliveryError(str(exc)) from None
-        return headers
-
-    async def _request(self, method: str, url: str, shown: str, data: bytes | None = None) -> None:
-        await self.open()
-        assert self._session is not None
-        try:
-            async with self._session.request(
-                method, url, data=data, headers=self._headers(), timeout=self._timeout
-            ) as resp:
-                if 200 <= resp.status < 300:
-                    await resp.read()
-                    return
-                excerpt = (await resp.text(errors="replace"))[:300].strip()
-                permanent = resp.status < 500 and resp.status not in RETRYABLE_STATUS
-                raise DeliveryError(f"{method} {shown}: HTTP {resp.status} {excerpt}", permanent=permanent)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"{method} {shown}: {type(exc).__name__}: {exc or 'timeout'}") from None
-
-
-class AlertmanagerDelivery(_HttpTarget):
+class AlertmanagerDelivery(HttpChannel):
     """POST {url}/api/v2/alerts: a list of {labels, annotations, startsAt, endsAt, generatorURL}."""
 
     type = "alertmanager"
@@ -135,16 +66,7 @@ class AlertmanagerDelivery(_HttpTarget):
 
     def payload(self, notes: list[Notification]) -> list[dict[str, Any]]:
         ends_firing = rfc3339_ms(self._clock() + self._firing_for)
-        return [
-            {
-                "labels": n["labels"],
-                "annotations": n["annotations"],
-                "startsAt": n["startsAt"],
-                "endsAt": n["endsAt"] if n["status"] == "resolved" else ends_firing,
-                "generatorURL": n["generatorURL"],
-            }
-            for n in notes
-        ]
+        return [alertmanager_alert(n, ends_firing) for n in notes]
 
     async def deliver(self, notes: list[Notification]) -> None:
         data = orjson.dumps(self.payload(notes))
@@ -157,22 +79,33 @@ class AlertmanagerDelivery(_HttpTarget):
             raise DeliveryError(f"alertmanager target {self.name!r} not ready: {exc}") from None
 
 
-class HttpDelivery(_HttpTarget):
+class HttpDelivery(HttpChannel):
     """One request per notification; the body is the `body` template rendered over it."""
 
     max_batch = 1
 
     def __init__(
-        self, name: str, config: HttpTarget, component: str, session_factory: SessionFactory | None = None
+        self,
+        name: str,
+        config: HttpTarget,
+        component: str,
+        session_factory: SessionFactory | None = None,
+        resolve_after: float = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name, config, config.notify_on, session_factory)
         self._url = config.url.get_secret_value()
         self._shown = redact_url(self._url)
         self._method = config.method
         self._body = compile_tree(config.body) if config.body is not None else None
+        self._format = config.format
         self._component = component
+        self._firing_for = resolve_after + 60.0
+        self._clock = clock
 
     def render(self, note: Notification) -> bytes:
+        if self._body is None and self._format == "alertmanager":
+            return orjson.dumps([alertmanager_alert(note, rfc3339_ms(self._clock() + self._firing_for))])
         if self._body is None:
             return orjson.dumps(note)
         return orjson.dumps(self._body({**note, "component": self._component}))
@@ -199,6 +132,8 @@ class FileDelivery:
         self.path = Path(config.path)
         self.fsync = config.fsync
         self.last_error: str | None = None
+        self.rate_limit: int | None = None
+        self.group_interval = 0.0
 
     async def open(self) -> None:
         return None
@@ -244,6 +179,8 @@ class ConsoleDelivery:
         self.notify_on: frozenset[str] = frozenset(config.notify_on)
         self.stream = config.stream
         self.last_error: str | None = None
+        self.rate_limit: int | None = None
+        self.group_interval = 0.0
 
     async def open(self) -> None:
         return None
@@ -263,12 +200,29 @@ class ConsoleDelivery:
 def build_target(
     name: str, config: Any, *, component: str, resolve_after: float, session_factory: SessionFactory | None = None
 ) -> Target:
+    target: Target
     if isinstance(config, AlertmanagerTarget):
-        return AlertmanagerDelivery(name, config, resolve_after, session_factory)
-    if isinstance(config, HttpTarget):
-        return HttpDelivery(name, config, component, session_factory)
-    if isinstance(config, FileTarget):
-        return FileDelivery(name, config)
-    if isinstance(config, ConsoleTarget):
-        return ConsoleDelivery(name, config)
-    raise TypeError(f"unknown target config {type(config).__name__}")
+        target = AlertmanagerDelivery(name, config, resolve_after, session_factory)
+    elif isinstance(config, HttpTarget):
+        target = HttpDelivery(name, config, component, session_factory, resolve_after)
+    elif isinstance(config, SlackTarget):
+        from sinks.webhook.slack import SlackDelivery
+
+        target = SlackDelivery(name, config, session_factory)
+    elif isinstance(config, DingTalkTarget):
+        from sinks.webhook.dingtalk import DingTalkDelivery
+
+        target = DingTalkDelivery(name, config, session_factory)
+    elif isinstance(config, EmailTarget):
+        from sinks.webhook.email import EmailDelivery
+
+        target = EmailDelivery(name, config)
+    elif isinstance(config, FileTarget):
+        target = FileDelivery(name, config)
+    elif isinstance(config, ConsoleTarget):
+        target = ConsoleDelivery(name, config)
+    else:
+        raise TypeError(f"unknown target config {type(config).__name__}")
+    target.rate_limit = config.default_rate_limit()
+    target.group_interval = config.group_interval
+    return target

@@ -208,3 +208,27 @@ sinks:
     assert alert["annotations"]["summary"].endswith("request 3999 failed")
     # The local record of what was sent, from the file target.
     assert (tmp_path / "alerts.jsonl").read_text().count('"count":"2000"') == 1
+
+
+async def test_a_windowed_rate_alert_fires_at_event_time_and_resolves(
+        alertmanager_url: str, unique_name: str, make_sink: Callable[[WebhookSinkConfig], WebhookSink]) -> None:
+    rule = {"name": "HighErrorRate", "type": "ratio", "base": {"field": "log_type", "equals": "access"},
+            "when": {"field": "status", "gte": 500}, "window": "1m", "step": "10s", "threshold": 0.1,
+            "min_count": 10, "labels": {"test_id": unique_name},
+            "annotations": {"summary": "{alert.percent}% of {alert.base} requests failed"}}
+    sink = make_sink(sink_config(alertmanager_url, unique_name, rules=[rule]))
+    await sink.start()
+
+    def access(second: int, status: int) -> dict[str, Any]:
+        return {"@timestamp": f"2024-05-01T12:00:{second:02d}.000Z", "log_type": "access", "status": status}
+
+    resolved_before = await resolved_received(alertmanager_url)
+    await sink.send([access(s, 502 if s % 4 == 0 else 200) for s in range(20)])  # 5 of 20 fail
+    (alert,) = await poll(lambda: get_alerts(alertmanager_url, unique_name), lambda a: len(a) == 1)
+    assert alert["startsAt"] == "2024-05-01T12:00:10.000Z"  # the step that ended when 12:00:10 arrived
+    assert alert["annotations"]["value"] == "0.3" and alert["annotations"]["threshold"] == "> 0.1"
+    assert alert["annotations"]["summary"] == "30.00% of 10 requests failed"
+    assert alert["annotations"]["window"] == "1m"
+    await sink.send([access(20 + s, 200) for s in range(39)] + [access(59, 200)])  # the share falls to 1/12
+    await poll(lambda: get_alerts(alertmanager_url, unique_name, **ALL_STATES), lambda a: a == [], within=10)
+    assert await resolved_received(alertmanager_url) - resolved_before >= 1

@@ -12,19 +12,21 @@ import pytest
 from pipeline.schema import render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "config" / "examples").glob("*.yaml"))
 GEOIP = ROOT / "tests" / "data" / "geoip"
 # The agent and processor configs point at /usr/share/GeoIP by default (the DaemonSet mounts it);
 # here the test databases stand in, through the same variables an operator would set.
 ENV = {**os.environ, "GEOIP_CITY_DB": str(GEOIP / "GeoLite2-City-Test.mmdb"),
-       "GEOIP_ASN_DB": str(GEOIP / "GeoLite2-ASN-Test.mmdb")}
+       "GEOIP_ASN_DB": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
+       # config/examples/ take their paths and URLs from the environment.
+       "LOGS_DIR": "/var/log", "DATA_DIR": "/var/lib/pipeline", "WEBHOOK_URL": "http://127.0.0.1:9093/api/v2/alerts"}
 
 
 class TestShippedConfigs:
     def test_there_are_configs(self) -> None:
-        assert {p.name for p in CONFIGS} >= {"local.yaml", "agent.yaml", "processor.yaml"}
+        assert {p.name for p in CONFIGS} >= {"local.yaml", "agent.yaml", "processor.yaml", "seed-alerts.yaml"}
 
-    @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+    @pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(ROOT / "config")) for p in CONFIGS])
     def test_validates(self, path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "pipeline", "validate", "--config", str(path)],
                               capture_output=True, text=True, cwd=ROOT, env=ENV)

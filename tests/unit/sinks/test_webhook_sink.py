@@ -58,6 +58,8 @@ class FakeTarget:
         self.name = name
         self.notify_on = frozenset(notify_on)
         self.last_error: str | None = None
+        self.rate_limit: int | None = None
+        self.group_interval = 0.0
         self.delivered: list[dict[str, Any]] = []
         self.attempts = 0
         self.fail: str | None = None  # None, "transient", "permanent"
