@@ -27,7 +27,7 @@ BUILTIN: dict[tuple[Kind, str], str] = {
     ("source", "container"): "pipeline.sources.container",
     ("source", "kafka"): "pipeline.sources.kafka",
     ("transform", "parse"): "pipeline.transforms.parse",
-    ("transform", "geoip"): "pipeline.transforms.parse",
+    ("transform", "geoip"): "pipeline.transforms.geoip",
     ("sink", "file"): "sinks.file",
     ("sink", "console"): "sinks.console",
     ("sink", "blackhole"): "sinks.blackhole",
