@@ -1,4 +1,4 @@
-"""Command line: run / validate / version / schema, plus operator tools.
+"""Command line: run / validate / test / version / schema, plus operator tools.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a config file and report every problem")
     val.add_argument("--config", "-c", required=True)
 
+    test = sub.add_parser("test", help="run a config's unit tests: events in at a source, expected fields out")
+    test.add_argument("--config", "-c", required=True)
+    test.add_argument("tests", nargs="*", help="test files (default: CONFIG.test.yaml beside the config)")
+
     sub.add_parser("version", help="print the version")
     sub.add_parser("schema", help="print the JSON Schema of every component config")
 
@@ -82,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(config.sinks)} sinks)"
             )
             return EXIT_OK
+        if args.command == "test":
+            from pipeline import configtest
+
+            return configtest.main(args.config, args.tests)
         if args.command == "run":
             return _run(args.config, args.once)
         if args.command == "schema":
