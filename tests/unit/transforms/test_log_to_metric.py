@@ -43,7 +43,8 @@ class TestSeries:
         assert s[("http_requests_total", (("method", "GET"), ("status", "200")))] == 2
         assert s[("http_requests_total", (("method", "GET"), ("status", "500")))] == 1
         get = (("method", "GET"),)
-        buckets = [s[("http_request_duration_seconds_bucket", (("le", le), *get))] for le in ("0.1", "0.5", "1.0", "+Inf")]
+        bounds = ("0.1", "0.5", "1.0", "+Inf")
+        buckets = [s[("http_request_duration_seconds_bucket", (("le", le), *get))] for le in bounds]
         assert buckets == [1, 2, 3, 3]
         assert s[("http_request_duration_seconds_count", get)] == 3
         assert s[("http_request_duration_seconds_sum", get)] == pytest.approx(1.05)

@@ -37,7 +37,8 @@ class TestSetAndAdd:
 
     def test_a_malformed_template_is_a_config_error(self) -> None:
         with pytest.raises(ValidationError, match="unbalanced"):
-            MutateTransformConfig.model_validate({"type": "mutate", "inputs": ["x"], "operations": [{"set": {"a": "{b"}}]})
+            MutateTransformConfig.model_validate(
+                {"type": "mutate", "inputs": ["x"], "operations": [{"set": {"a": "{b"}}]})
 
 
 class TestRemoveRenameCopy:
