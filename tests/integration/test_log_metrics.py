@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "examples" / "seed-logstash.yaml"
 RULES = ROOT / "tests" / "data" / "prometheus" / "seed-rules.yml"
 GEOIP = ROOT / "tests" / "data" / "geoip" / "GeoLite2-City-Test.mmdb"
-LINE = '89.160.20.112 - - [10/Oct/2024:13:{m:02d}:{s:02d} +0000] "{method} /api/v1/documents HTTP/1.1" {status} 512 "-" "k6/0.50" {rt}\n'
+LINE = ('89.160.20.112 - - [10/Oct/2024:13:{m:02d}:{s:02d} +0000] "{method} /api/v1/documents HTTP/1.1" '
+        '{status} 512 "-" "k6/0.50" {rt}\n')
 HEALTHY, DEGRADED = 15, 15  # minutes of each
 
 
