@@ -33,6 +33,10 @@ INVALID_UTF8 = "_invalid_utf8"
 """The line held bytes that are not UTF-8; they were replaced by U+FFFD."""
 PARSE_EXCEPTION = "_parseexception"
 """A parser raised unexpectedly (a bug); the event is kept and tagged instead of being lost."""
+CONVERT_FAILURE = "_convertfailure"
+"""A field could not be converted to the type asked for (``mutate`` convert); the value is left as it was."""
+THROTTLED = "_throttled"
+"""The event exceeded a ``throttle`` limit and was kept, tagged, rather than dropped."""
 
 
 class Parser(Protocol):

@@ -1,4 +1,4 @@
-"""Command line: run / validate / version / schema, plus operator tools.
+"""Command line: run / validate / test / version / schema, plus operator tools.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", parents=[flags], help="check a config file and report every problem")
     val.add_argument("--config", "-c", required=True)
 
+    test = sub.add_parser(
+        "test", parents=[flags], help="run a config's unit tests: events in at a source, expected fields out"
+    )
+    test.add_argument("--config", "-c", required=True)
+    test.add_argument("tests", nargs="*", help="test files (default: CONFIG.test.yaml beside the config)")
+
     sub.add_parser("version", parents=[flags], help="print the version")
     sub.add_parser("schema", parents=[flags], help="print the JSON Schema of every component config")
 
@@ -89,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "validate":
             return _validate(args.config)
+        if args.command == "test":
+            from pipeline import configtest
+
+            return configtest.main(args.config, args.tests)
         if args.command == "run":
             return _run(args.config, args.once)
         if args.command == "schema":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline import registry
 from pipeline.errors import ConfigError
@@ -29,6 +29,10 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Keys the pipeline owns at the root of an event: static fields may not replace them.
+_OWNED_ROOT_KEYS = frozenset({"@timestamp", "message", "tags"})
+
+
 class SourceConfig(Model):
     type: str = Field(description="Source type.")
     log_type: str | None = Field(
@@ -37,11 +41,48 @@ class SourceConfig(Model):
         "the parse transform routes on it. Unset: detected by the parse transform.",
         examples=["access"],
     )
+    fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Static fields added to every event of this source, as Filebeat's `fields`: under "
+        "`fields_key` (`fields` by default), or at the root with `fields_under_root`. Values may use "
+        "`${VAR}` from the environment; nested mappings are kept as they are.",
+        examples=[{"service": "nginx", "environment": "${ENVIRONMENT:-production}"}],
+    )
+    fields_under_root: bool = Field(
+        default=False,
+        description="Put `fields` at the root of the event instead of under `fields_key`; they replace "
+        "fields of the same name (except `@timestamp`, `message` and `tags`, which are refused).",
+    )
+    fields_key: str = Field(
+        default="fields",
+        min_length=1,
+        description="Where `fields` go when not under the root (a dotted path for a nested key); merged into "
+        "a mapping already there.",
+        examples=["labels"],
+    )
+
+    @model_validator(mode="after")
+    def _fields_placement(self) -> SourceConfig:
+        if self.fields_under_root and "fields_key" in self.model_fields_set:
+            raise ValueError("fields_key and fields_under_root: true exclude each other: choose one place")
+        if self.fields_under_root:
+            owned = sorted(_OWNED_ROOT_KEYS & self.fields.keys())
+            if owned:
+                raise ValueError(f"fields_under_root cannot replace {', '.join(owned)}: the pipeline owns them")
+        return self
 
 
 class TransformConfig(Model):
     type: str = Field(description="Transform type.")
-    inputs: list[str] = Field(min_length=1, description="Names of the sources/transforms feeding this one.")
+    inputs: list[str] = Field(
+        min_length=1,
+        description="Names of the sources/transforms feeding this one; `name.output` for a named output "
+        "of a transform that has several (a `route`).",
+    )
+
+    def output_names(self) -> tuple[str, ...]:
+        """Named outputs, when the transform has several (consumers then name one); () for the single output."""
+        return ()
 
 
 class BatchOptions(Model):
@@ -59,7 +100,10 @@ class RetryOptions(Model):
 
 class SinkConfig(Model):
     type: str = Field(description="Sink type.")
-    inputs: list[str] = Field(min_length=1, description="Names of the sources/transforms feeding this sink.")
+    inputs: list[str] = Field(
+        min_length=1,
+        description="Names of the sources/transforms feeding this sink; `name.output` for a named output of a `route`.",
+    )
     batch: BatchOptions = Field(default_factory=BatchOptions, description="How events are grouped per send.")
     retry: RetryOptions = Field(
         default_factory=RetryOptions,
@@ -228,5 +272,7 @@ def _parse(raw: Any, path: str, env: Mapping[str, str]) -> tuple[PipelineConfig 
 
     from pipeline.graph import check_graph  # late: the graph module reads PipelineConfig
 
-    problems.extend(f"{path}: {p}" for p in check_graph(root))
+    # Named outputs of the transforms that validated (a failed one is reported already; references to it are not).
+    outputs = {name: model.output_names() for name, model in config.transforms.items()}
+    problems.extend(f"{path}: {p}" for p in check_graph(root, outputs))
     return config, problems

@@ -9,11 +9,20 @@ per-event Python work stays in one tight loop per stage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from parsers.types import Event
 from pipeline.acks import Receipt
 
-__all__ = ["Batch", "Event"]
+__all__ = ["Batch", "Event", "deep_copy"]
+
+
+def deep_copy(value: Any) -> Any:
+    """A deep copy of an event, a list of events or a field value: an orjson round trip (fast and
+    exact for JSON-shaped data; other values, such as a date from YAML, become their JSON text)."""
+    return orjson.loads(orjson.dumps(value, default=str))
 
 
 @dataclass(slots=True)

@@ -8,11 +8,11 @@ a custom collector turns them into Prometheus counters at scrape time, and the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipeline import __version__
@@ -25,6 +25,7 @@ class ComponentStats:
         "bytes_in",
         "bytes_out",
         "dead_lettered",
+        "events_dropped",
         "events_failed",
         "events_in",
         "events_out",
@@ -42,6 +43,7 @@ class ComponentStats:
         self.events_in = 0
         self.events_out = 0
         self.events_failed = 0
+        self.events_dropped = 0  # discarded on purpose by a transform (filter, sample, throttle, dedupe, route)
         self.dead_lettered = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -61,6 +63,8 @@ class ComponentStats:
 
 
 GaugeFn = Callable[[], Iterator[tuple[dict[str, str], float]]]
+# Metric families (prometheus_client.core *MetricFamily) built at scrape time.
+CollectFn = Callable[[], Iterable[Metric]]
 
 
 class Metrics:
@@ -73,6 +77,11 @@ class Metrics:
         # metric -> (help, labels, {owner id: sample function}): several components
         # (two file sources, say) feed one metric; each removes its own at close.
         self._gauges: dict[str, tuple[str, list[str], dict[int, GaugeFn]]] = {}
+        self._counters: dict[str, tuple[str, list[str], dict[int, GaugeFn]]] = {}  # the same, for counters
+        # Families a component defines itself (log_to_metric): owner id -> collect function,
+        # and which owner claimed each metric name, so two components never expose one name twice.
+        self._collectors: dict[int, CollectFn] = {}
+        self._claims: dict[str, tuple[int, str]] = {}
         self.sink_latency = Histogram(
             "pipeline_sink_send_seconds",
             "Time for a sink to settle one send (including retries).",
@@ -103,10 +112,33 @@ class Metrics:
         entry = self._gauges.setdefault(metric, (help_text, labels, {}))
         entry[2][id(owner if owner is not None else fn)] = fn
 
+    def counter(self, metric: str, help_text: str, labels: list[str], fn: GaugeFn, owner: object) -> None:
+        """Register samples of a counter (`metric` without `_total`), read from `fn` at scrape time, for `owner`."""
+        entry = self._counters.setdefault(metric, (help_text, labels, {}))
+        entry[2][id(owner)] = fn
+
+    def collector(self, names: Iterable[str], fn: CollectFn, owner: object, component: str) -> None:
+        """Expose the families `fn` builds at scrape time, named `names`, on behalf of `owner`.
+
+        Raises ValueError naming the component that already exposes one of the names.
+        """
+        names = list(names)
+        for name in names:
+            claim = self._claims.get(name)
+            ours = name in self._gauges or name in self._counters or name.startswith("pipeline_")
+            if ours or (claim and claim[0] != id(owner)):
+                holder = f"component {claim[1]!r}" if claim else "the pipeline itself"
+                raise ValueError(f"metric {name!r} is already exposed by {holder}")
+        for name in names:
+            self._claims[name] = (id(owner), component)
+        self._collectors[id(owner)] = fn
+
     def drop_gauges(self, owner: object) -> None:
-        """Forget every sample function `owner` registered (a closed component, an old topology)."""
-        for _, _, fns in self._gauges.values():
+        """Forget every sample function and collector `owner` registered (a closed component, an old topology)."""
+        for _, _, fns in [*self._gauges.values(), *self._counters.values()]:
             fns.pop(id(owner), None)
+        if self._collectors.pop(id(owner), None) is not None:
+            self._claims = {k: v for k, v in self._claims.items() if v[0] != id(owner)}
 
     def totals(self) -> dict[str, int]:
         return {
@@ -129,6 +161,11 @@ class _StatsCollector(Collector):
             ),
             "events_failed": CounterMetricFamily(
                 "pipeline_events_failed", "Events a component failed on.", labels=labels
+            ),
+            "events_dropped": CounterMetricFamily(
+                "pipeline_events_dropped",
+                "Events a transform discarded on purpose (filter, sample, throttle, dedupe, an unread route).",
+                labels=labels,
             ),
             "dead_lettered": CounterMetricFamily(
                 "pipeline_events_dead_lettered", "Events written to the dead-letter queue.", labels=labels
@@ -153,12 +190,15 @@ class _StatsCollector(Collector):
         yield from families.values()
         yield retries
         yield tags
-        for metric, (help_text, glabels, fns) in m._gauges.items():
-            gauge = GaugeMetricFamily(metric, help_text, labels=glabels)
-            for fn in list(fns.values()):
-                for label_values, value in fn():
-                    gauge.add_metric([label_values[k] for k in glabels], value)
-            yield gauge
+        for family_type, registered in ((GaugeMetricFamily, m._gauges), (CounterMetricFamily, m._counters)):
+            for metric, (help_text, glabels, fns) in registered.items():
+                family = family_type(metric, help_text, labels=glabels)
+                for fn in list(fns.values()):
+                    for label_values, value in fn():
+                        family.add_metric([label_values[k] for k in glabels], value)
+                yield family
+        for collect in list(m._collectors.values()):
+            yield from collect()
         info = InfoMetricFamily("pipeline_build", "Build information.")
         info.add_metric([], {"version": __version__})
         yield info

@@ -8,9 +8,7 @@ our JSON-shaped events).
 
 from __future__ import annotations
 
-import orjson
-
-from pipeline.event import Batch
+from pipeline.event import Batch, deep_copy
 from pipeline.queues import BatchQueue
 
 
@@ -27,7 +25,7 @@ class Router:
             return
         children = batch.receipt.derive(len(self._queues))
         for queue, child, copy in zip(self._queues, children, self._copy, strict=True):
-            events = orjson.loads(orjson.dumps(batch.events)) if copy else batch.events
+            events = deep_copy(batch.events) if copy else batch.events
             await queue.put(Batch(events, child))
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ class ComponentStatus:
     events_in: int
     events_out: int
     events_failed: int
+    events_dropped: int
     dead_lettered: int
     retries: Mapping[str, int]
     tags: Mapping[str, int]
@@ -48,6 +49,7 @@ class ComponentStatus:
             "events_in": self.events_in,
             "events_out": self.events_out,
             "events_failed": self.events_failed,
+            "events_dropped": self.events_dropped,
             "dead_lettered": self.dead_lettered,
             "retries": dict(self.retries),
             "tags": dict(self.tags),

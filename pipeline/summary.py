@@ -8,7 +8,7 @@ PARSE_FAILURE_TAGS = ("_grokparsefailure", "_dateparsefailure", "_jsonparsefailu
 
 
 def render_summary(metrics: Metrics, elapsed: float) -> str:
-    header = ("component", "kind", "type", "in", "out", "failed", "dead-lettered", "parse failures")
+    header = ("component", "kind", "type", "in", "out", "dropped", "failed", "dead-lettered", "parse failures")
     rows = []
     for s in metrics.stats.values():
         parse_failures = sum(n for tag, n in s.tags.items() if tag in PARSE_FAILURE_TAGS)
@@ -19,6 +19,7 @@ def render_summary(metrics: Metrics, elapsed: float) -> str:
                 s.type_name,
                 str(s.events_in) if s.kind != "source" else "-",
                 str(s.events_out),
+                str(s.events_dropped) if s.kind == "transform" else "-",
                 str(s.events_failed),
                 str(s.dead_lettered),
                 str(parse_failures) if s.kind == "transform" else "-",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pipeline import registry
 from pipeline.config import PipelineConfig
@@ -19,24 +19,18 @@ from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
 from pipeline.errors import ConfigError
-from pipeline.event import Batch, Event
-from pipeline.graph import topological_transforms
+from pipeline.event import Batch, Event, deep_copy
+from pipeline.graph import split_input, topological_transforms
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.queues import BatchQueue
 from pipeline.routing import Router
+from pipeline.source_fields import compile_stamp
 from pipeline.sources.base import Source, SourceContext
 from pipeline.status import ComponentStatus, TopologyStatus
+from pipeline.transforms.base import RoutingTransform, Transform
 
 log = logging.getLogger(__name__)
-
-
-class Transform(Protocol):
-    name: str
-
-    def process(self, events: list[Event]) -> list[Event]:
-        """Transform a batch in one loop; never raise on bad input (tag instead)."""
-        ...
 
 
 @dataclass
@@ -47,7 +41,8 @@ class Node:
     component: Any
     stats: ComponentStats
     queue: BatchQueue | None = None  # input queue (transforms and sinks)
-    consumers: list[str] = field(default_factory=list)
+    # Output name (None: the single output) -> the components reading it, in config order.
+    consumers: dict[str | None, list[str]] = field(default_factory=dict)
 
 
 class Topology:
@@ -85,6 +80,8 @@ class Topology:
             stats = self.metrics.component(name, kind, model.type)
             self.nodes[name] = Node(name, kind, model, component, stats)
         if problems:
+            for node in self.nodes.values():  # built ones may have claimed metric names: release them
+                self.metrics.drop_gauges(node.component)
             raise ConfigError(problems)
         capacity = cfg.root.queue_capacity
         for node in self.nodes.values():
@@ -92,7 +89,8 @@ class Topology:
             if node.kind != "source":
                 node.queue = BatchQueue(node.name, capacity, producers=len(inputs))
             for inp in inputs:
-                self.nodes[inp].consumers.append(node.name)
+                producer, output = split_input(inp, self.nodes)
+                self.nodes[producer].consumers.setdefault(output, []).append(node.name)
             if node.kind == "sink":
                 assert node.queue is not None
                 self.drivers[node.name] = SinkDriver(
@@ -111,8 +109,8 @@ class Topology:
             if node.queue is not None:
                 yield {"component": node.name}, float(node.queue.qsize())
 
-    def _router(self, node: Node) -> Router:
-        targets = [self.nodes[c] for c in node.consumers]
+    def _router(self, node: Node, output: str | None = None) -> Router:
+        targets = [self.nodes[c] for c in node.consumers.get(output, [])]
         return Router([t.queue for t in targets if t.queue is not None], [t.kind == "transform" for t in targets])
 
     # -- run ---------------------------------------------------------------
@@ -149,10 +147,21 @@ class Topology:
                 except Exception:
                     component_log(log, node.name).exception("closing source failed")
                 self.metrics.drop_gauges(node.component)
+            elif node.kind == "transform":
+                self.metrics.drop_gauges(node.component)  # metrics a transform derives (log_to_metric)
 
     async def _run_source(self, node: Node) -> None:
         source: Source = node.component
         router = self._router(node)
+        emit = router.emit
+        stamp = compile_stamp(node.config)
+        if stamp is not None:
+            # Static `fields` are added here, where batches leave the source, so every source has them.
+            async def emit_stamped(batch: Batch) -> None:
+                stamp(batch.events)
+                await router.emit(batch)
+
+            emit = emit_stamped
         ctx = SourceContext(
             name=node.name,
             host=self.ctx.host,
@@ -161,7 +170,7 @@ class Topology:
             shutdown=self.shutdown,
             stats=node.stats,
             metrics=self.metrics,
-            _emit=router.emit,
+            _emit=emit,
         )
         await source.run(ctx)
         # Not in a `finally`: on cancellation the downstream queue may be full,
@@ -169,26 +178,81 @@ class Topology:
         await router.close()
 
     async def _run_transform(self, node: Node) -> None:
+        if isinstance(node.component, RoutingTransform):
+            await self._run_routing_transform(node, node.component)
+            return
         transform: Transform = node.component
         assert node.queue is not None
         router = self._router(node)
         stats = node.stats
         while (batch := await node.queue.get()) is not None:
-            stats.events_in += len(batch.events)
+            n = len(batch.events)
+            stats.events_in += n
             try:
                 out = transform.process(batch.events)
             except Exception:
                 # A bug, not bad input (parsers tag bad input). Pass the batch on untouched
                 # and count it, rather than stopping the pipeline or losing the batch.
                 component_log(log, node.name).exception("transform failed; passing the batch on unchanged")
-                stats.events_failed += len(batch.events)
+                stats.events_failed += n
                 out = batch.events
             stats.events_out += len(out)
+            if len(out) < n:
+                stats.events_dropped += n - len(out)
             if not out:
+                # Dropped events settle at once: their positions are covered, nothing waits for them.
                 batch.receipt.settle()
                 continue
             await router.emit(Batch(out, batch.receipt))
         await router.close()
+
+    async def _run_routing_transform(self, node: Node, transform: RoutingTransform) -> None:
+        """A transform with named outputs: one Router per output, one child receipt per output that gets events."""
+        assert node.queue is not None
+        names: tuple[str, ...] = node.config.output_names()
+        routers = [self._router(node, name) for name in names]
+        consumers = [[self.nodes[c] for c in node.consumers.get(name, [])] for name in names]
+        read = [bool(c) for c in consumers]
+        mutating = [any(c.kind == "transform" for c in cs) for cs in consumers]
+        unmatched = len(names) - 1  # the catch-all comes last: where a batch goes when the transform fails
+        stats = node.stats
+        while (batch := await node.queue.get()) is not None:
+            events = batch.events
+            stats.events_in += len(events)
+            try:
+                outs = transform.route(events)
+            except Exception:
+                component_log(log, node.name).exception("transform failed; passing the batch on unmatched")
+                stats.events_failed += len(events)
+                outs = [[] for _ in names]
+                outs[unmatched] = events
+            live: list[tuple[Router, list[Event]]] = []
+            # id -> whether a mutating consumer holds it: an event in two outputs is copied when either mutates.
+            placed: dict[int, bool] = {}
+            for i, out in enumerate(outs):
+                if not out or not read[i]:
+                    continue
+                mut = mutating[i]
+                sent = []
+                for event in out:
+                    held = placed.get(id(event))
+                    if held is None:
+                        placed[id(event)] = mut
+                    elif held or mut:
+                        event = deep_copy(event)
+                    sent.append(event)
+                live.append((routers[i], sent))
+            stats.events_out += sum(len(out) for _, out in live)
+            stats.events_dropped += len(events) - len(placed)  # in no output that is read
+            if not live:
+                batch.receipt.settle()
+            elif len(live) == 1:
+                await live[0][0].emit(Batch(live[0][1], batch.receipt))
+            else:
+                for (router, out), child in zip(live, batch.receipt.derive(len(live)), strict=True):
+                    await router.emit(Batch(out, child))
+        for router in routers:
+            await router.close()
 
     async def _run_sink(self, node: Node) -> None:
         await self.drivers[node.name].start_and_run()
@@ -208,6 +272,7 @@ class Topology:
                     events_in=s.events_in,
                     events_out=s.events_out,
                     events_failed=s.events_failed,
+                    events_dropped=s.events_dropped,
                     dead_lettered=s.dead_lettered,
                     bytes_in=s.bytes_in,
                     retries=dict(s.retries),

@@ -12,19 +12,23 @@ import pytest
 from pipeline.schema import render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "config" / "examples").glob("*.yaml"))
+# The shipped configs and the examples; `*.test.yaml` are `pipeline test` files, not configs.
+CONFIGS = sorted(p for p in [*(ROOT / "config").glob("*.yaml"), *(ROOT / "config" / "examples").glob("*.yaml")]
+                 if not p.name.endswith(".test.yaml"))
 GEOIP = ROOT / "tests" / "data" / "geoip"
 # The agent and processor configs point at /usr/share/GeoIP by default (the DaemonSet mounts it);
 # here the test databases stand in, through the same variables an operator would set.
 ENV = {**os.environ, "GEOIP_CITY_DB": str(GEOIP / "GeoLite2-City-Test.mmdb"),
        "GEOIP_ASN_DB": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
        # config/examples/ take their paths and URLs from the environment.
-       "LOGS_DIR": "/var/log", "DATA_DIR": "/var/lib/pipeline", "WEBHOOK_URL": "http://127.0.0.1:9093/api/v2/alerts"}
+       "LOGS_DIR": "/var/log", "DATA_DIR": "/tmp/pipeline-validate", "OUT_DIR": "/tmp/pipeline-validate/out",
+       "WEBHOOK_URL": "http://127.0.0.1:9093/api/v2/alerts"}
 
 
 class TestShippedConfigs:
     def test_there_are_configs(self) -> None:
-        assert {p.name for p in CONFIGS} >= {"local.yaml", "agent.yaml", "processor.yaml", "seed-alerts.yaml"}
+        assert {p.name for p in CONFIGS} >= {
+            "local.yaml", "agent.yaml", "processor.yaml", "seed-alerts.yaml", "seed-logstash.yaml"}
 
     @pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(ROOT / "config")) for p in CONFIGS])
     def test_validates(self, path: Path) -> None:
@@ -41,6 +45,7 @@ class TestReference:
 
     def test_every_component_is_documented(self) -> None:
         text = render_reference()
-        for name in ("stdin", "file", "container", "kafka", "parse", "geoip", "elasticsearch", "clickhouse",
-                     "webhook", "console", "blackhole"):
+        for name in ("stdin", "file", "container", "kafka", "parse", "geoip", "mutate", "filter", "route", "sample",
+                     "throttle", "dedupe", "log_to_metric", "elasticsearch", "clickhouse", "webhook", "console",
+                     "blackhole"):
             assert f"### `{name}`" in text

@@ -14,11 +14,13 @@ from pipeline.status import ComponentStatus, TopologyStatus
 
 
 def source(events: int, read: int, backlog: int | None) -> ComponentStatus:
-    return ComponentStatus("s", "source", "file", 0, events, 0, 0, {}, {}, bytes_in=read, backlog_bytes=backlog)
+    return ComponentStatus(
+        "s", "source", "file", 0, events, 0, 0, 0, {}, {}, bytes_in=read, backlog_bytes=backlog
+    )
 
 
 def status(*sources: ComponentStatus) -> TopologyStatus:
-    sink = ComponentStatus("k", "sink", "file", 5, 5, 0, 0, {}, {})
+    sink = ComponentStatus("k", "sink", "file", 5, 5, 0, 0, 0, {}, {})
     return TopologyStatus(True, (*sources, sink))
 
 

@@ -1,9 +1,8 @@
-"""`parse` and `geoip` transforms: run the pure parsers/ functions over a batch.
+"""`parse` transform: run the pure parsers/ over a batch (built-in formats by log_type, or user grok).
 
-The parsing itself lives in parsers/ (pure, no I/O); these adapters only turn
-config into parser objects once, at build time, and call them in one loop per
-batch. Bad config (an unknown grok pattern, an unreadable GeoIP database) is a
-ConfigError naming the key.
+The parsing itself lives in parsers/ (pure, no I/O); this adapter only turns
+config into a parser object once, at build time, and calls it in one loop per
+batch. Bad config (an unknown grok pattern) is a ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -12,15 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from parsers import (
-    GEOIP_FAILURE,
-    LOG_TYPES,
-    EventParser,
-    GeoIPDatabaseError,
-    GeoIPEnricher,
-    GrokError,
-    OptionError,
-)
+from parsers import LOG_TYPES, EventParser, GrokError, OptionError
 from pipeline.config import TransformConfig
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError
@@ -93,52 +84,3 @@ def build_parse(name: str, config: ParseTransformConfig, ctx: BuildContext) -> P
     except OptionError as exc:
         raise ConfigError([f"{exc.option}: {exc}"]) from None
     return ParseTransform(name, parser, ctx.metrics.component(name, "transform", "parse"))
-
-
-class GeoIPTransformConfig(TransformConfig):
-    type: Literal["geoip"]
-    database: str = Field(
-        description="GeoIP2/GeoLite2 City (or Country) database file.", examples=["/usr/share/GeoIP/GeoLite2-City.mmdb"]
-    )
-    asn_database: str | None = Field(default=None, description="Optional GeoLite2-ASN database file.")
-    field: str = Field(default="client_ip", description="Event field holding the IP address (dotted path allowed).")
-    target: str = Field(default="geoip", description="Field the result is written to.")
-    cache_size: int = Field(default=10000, ge=0, description="LRU cache entries (IP -> result).")
-    reload_check_interval: Duration = Field(
-        default=5.0,
-        gt=0,
-        description="How often the database files are checked for changes; "
-        "a changed file is reopened without a restart.",
-    )
-
-
-class GeoIPTransform:
-    def __init__(self, name: str, enricher: GeoIPEnricher, stats: ComponentStats) -> None:
-        self.name = name
-        self.enricher = enricher
-        self.stats = stats
-
-    def process(self, events: list[Event]) -> list[Event]:
-        self.enricher.enrich_batch(events)
-        self.stats.count_tags(events, _GEOIP_TAGS)
-        return events
-
-
-_GEOIP_TAGS = frozenset({GEOIP_FAILURE})
-
-
-@register("transform", "geoip", GeoIPTransformConfig)
-def build_geoip(name: str, config: GeoIPTransformConfig, ctx: BuildContext) -> GeoIPTransform:
-    try:
-        enricher = GeoIPEnricher(
-            config.database,
-            config.asn_database,
-            field=config.field,
-            target=config.target,
-            cache_size=config.cache_size,
-            reload_check_interval=config.reload_check_interval,
-        )
-    except GeoIPDatabaseError as exc:
-        key = "asn_database" if config.asn_database and config.asn_database in str(exc) else "database"
-        raise ConfigError([f"{key}: {exc}"]) from None
-    return GeoIPTransform(name, enricher, ctx.metrics.component(name, "transform", "geoip"))

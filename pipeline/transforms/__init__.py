@@ -1,0 +1,1 @@
+"""Transforms: what happens to events between sources and sinks, one module per transform."""
