@@ -408,6 +408,12 @@ class TestConfig:
         assert (config.encoding, config.compression, config.overflow) == ("protobuf", "none", "stream")
         assert config.labels == {"job": "pipeline", "host": "{host|unknown}", "log_type": "{log_type|unknown}"}
 
+    def test_migration_guide_shows_the_example_config(self) -> None:
+        root = Path(__file__).resolve().parents[3]
+        example = (root / "config" / "loki-agent.yaml").read_text()
+        body = example[example.index("data_dir:"):]  # without the header comments
+        assert body in (root / "docs" / "promtail-migration.md").read_text()
+
     def test_errors_name_file_component_and_key(self) -> None:
         raw = {"sources": {"in": {"type": "stdin"}},
                "sinks": {"lk": {"type": "loki", "inputs": ["in"], "endpoint": "nope", "encoding": "xml"}}}
