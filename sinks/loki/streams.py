@@ -175,6 +175,20 @@ class StreamMapper:
             del self.known[key]
 
     # -- grouping ----------------------------------------------------------------------------
+    def _target(self, values: tuple[str, ...], streams: dict[str, Stream], now: float, out: Grouped) -> Stream | str:
+        """The stream of this send that label values go to, or the cap they are over."""
+        key, pairs = self._stream_of(values)
+        stream = streams.get(key)
+        if stream is not None:
+            return stream
+        admitted = len(streams) - (self.overflow_key in streams)
+        cap = self._admit(key, now, admitted)
+        if cap is not None:
+            out.example = out.example or key
+            return cap
+        stream = streams[key] = Stream(key, pairs)
+        return stream
+
     def group(self, events: list[dict[str, Any]]) -> Grouped:
         now = self._clock()
         now_ns = time.time_ns()
@@ -183,41 +197,46 @@ class StreamMapper:
         line_of = self._line
         ns_of = self._timestamps.ns
         streams: dict[str, Stream] = {}
-        over: dict[str, str] = {}  # stream key -> the cap it is over, for this send
+        # Rendered label values -> their stream in this send (or the cap they are over): one
+        # dict lookup per event once a label set was seen.
+        targets: dict[tuple[str, ...], Stream | str] = {}
         out = Grouped([], [])
-        admitted = 0
         for i, event in enumerate(events):
             values = tuple([render(event) for render in renders])
-            key, pairs = self._stream_of(values)
-            stream = streams.get(key)
-            if stream is None and key not in over:
-                cap = self._admit(key, now, admitted)
-                if cap is None:
-                    stream = streams[key] = Stream(key, pairs)
-                    admitted += 1
-                else:
-                    over[key] = cap
-                    out.example = out.example or key
+            target = targets.get(values)
+            if target is None:
+                target = targets[values] = self._target(values, streams, now, out)
             metadata: Pairs = ()
             if meta:
                 metadata = tuple([(name, v) for name, render in meta if (v := render(event))])
-            if stream is None:
-                cap = over[key]
-                if cap == "batch":
-                    out.over_batch += 1
-                else:
-                    out.over_total += 1
-                if self.dead_letter:
-                    out.rejected.append((i, f"loki: over the stream cap ({cap}): labels {key}"))
+            if isinstance(target, str):
+                moved = self._overflow(i, values, target, metadata, streams, out)
+                if moved is None:
                     continue
-                stream = streams.get(self.overflow_key)
-                if stream is None:
-                    stream = streams[self.overflow_key] = Stream(self.overflow_key, self._overflow_labels)
-                # The labels it would have had travel as structured metadata (the config keeps label and
-                # metadata names apart), so a `| service="api"` filter still finds the event.
-                metadata = tuple([(n, v) for n, v in pairs if n in self._templated]) + metadata
+                stream, metadata = moved
+            else:
+                stream = target
             stream.entries.append((ns_of(event.get("@timestamp"), now_ns), line_of(event), metadata, i))
         for stream in streams.values():
             stream.entries.sort(key=_BY_TIME)  # stable: equal timestamps keep their order
         out.streams = list(streams.values())
         return out
+
+    def _overflow(
+        self, i: int, values: tuple[str, ...], cap: str, metadata: Pairs, streams: dict[str, Stream], out: Grouped
+    ) -> tuple[Stream, Pairs] | None:
+        """Count an event over a cap; (the overflow stream, its metadata), or None when it is dead-lettered."""
+        if cap == "batch":
+            out.over_batch += 1
+        else:
+            out.over_total += 1
+        key, pairs = self._stream_of(values)
+        if self.dead_letter:
+            out.rejected.append((i, f"loki: over the stream cap ({cap}): labels {key}"))
+            return None
+        stream = streams.get(self.overflow_key)
+        if stream is None:
+            stream = streams[self.overflow_key] = Stream(self.overflow_key, self._overflow_labels)
+        # The labels it would have had travel as structured metadata (the config keeps label and
+        # metadata names apart), so a `| service="api"` filter still finds the event.
+        return stream, tuple([(n, v) for n, v in pairs if n in self._templated]) + metadata
