@@ -67,62 +67,80 @@ def _utf8(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "replace")
 
 
-class ProtobufEncoder:
-    """Streams -> a snappy-compressed PushRequest. Caches what repeats across sends (labels, metadata)."""
+# The `entries` key and length prefix of an entry, for the usual entry sizes.
+_ENTRY_PREFIX = tuple(_ENTRIES + _SMALL[n] for n in range(_SMALL_LIMIT))
+_BOUND = 50_000  # entries per cache before it is cleared (values such as trace ids rarely repeat)
 
-    __slots__ = ("_labels", "_pairs", "_seconds")
+
+class ProtobufEncoder:
+    """Streams -> a snappy-compressed PushRequest. Caches what repeats across sends (labels, times, names)."""
+
+    __slots__ = ("_labels", "_names", "_nanos", "_seconds")
 
     def __init__(self) -> None:
         self._labels: dict[str, bytes] = {}  # stream key -> encoded `labels` field
-        self._pairs: dict[tuple[str, str], bytes] = {}  # (name, value) -> encoded structuredMetadata field
+        self._names: dict[str, bytes] = {}  # metadata name -> encoded LabelPairAdapter.name field
         self._seconds: dict[int, bytes] = {}  # epoch seconds -> encoded Timestamp.seconds field
+        self._nanos: dict[int, bytes] = {}  # nanoseconds -> encoded Timestamp.nanos field
 
-    def _metadata(self, metadata: Pairs) -> bytes:
-        pairs = self._pairs
-        out = []
-        for pair in metadata:
-            field = pairs.get(pair)
-            if field is None:
-                name, value = _utf8(pair[0]), _utf8(pair[1])
-                body = _NAME + varint(len(name)) + name + _VALUE + varint(len(value)) + value
-                field = _METADATA + varint(len(body)) + body
-                if len(pairs) > 50_000:  # values such as trace ids rarely repeat: keep the cache bounded
-                    pairs.clear()
-                pairs[pair] = field
-            out.append(field)
-        return b"".join(out)
+    def _field(self, cache: dict[int, bytes], key: bytes, value: int) -> bytes:
+        encoded = key + varint(value) if value > 0 else b""  # proto3 leaves zero out
+        if len(cache) > _BOUND:
+            cache.clear()
+        cache[value] = encoded
+        return encoded
+
+    def _metadata(self, metadata: Pairs, parts: list[bytes]) -> int:
+        """Append the structuredMetadata fields to `parts`; return their encoded length."""
+        names = self._names
+        total = 0
+        for name, value in metadata:
+            name_field = names.get(name)
+            if name_field is None:
+                raw = _utf8(name)
+                name_field = names[name] = _NAME + varint(len(raw)) + raw
+            text = _utf8(value)
+            text_len = varint(len(text))
+            length = len(name_field) + 1 + len(text_len) + len(text)
+            key = _METADATA + varint(length)
+            parts += (key, name_field, _VALUE, text_len, text)
+            total += len(key) + length
+        return total
 
     def request(self, streams: Sequence[Stream]) -> bytes:
         """The PushRequest message, uncompressed.
 
-        Lengths are added up rather than measured on concatenated bytes, so each line is
-        copied once, into the final join."""
-        seconds_cache = self._seconds
-        if len(seconds_cache) > 100_000:
-            seconds_cache.clear()
+        Every field goes into one list of parts whose lengths are added up as they go, so
+        no bytes are concatenated per entry and each line is copied once, by the final join."""
+        if len(self._labels) > _BOUND:
+            self._labels.clear()
+        seconds, nanos_cache, field = self._seconds, self._nanos, self._field
         parts: list[bytes] = []
         for stream in streams:
             labels = self._labels.get(stream.key)
             if labels is None:
                 raw = stream.key.encode()
-                if len(self._labels) > 50_000:
-                    self._labels.clear()
                 labels = self._labels[stream.key] = _LABELS + varint(len(raw)) + raw
             body = [labels]
             size = len(labels)
             for ns, line, metadata, _ in stream.entries:
                 secs, nanos = divmod(ns, 1_000_000_000)
-                ts = seconds_cache.get(secs)
-                if ts is None:
-                    ts = seconds_cache[secs] = _SECONDS + varint(secs) if secs > 0 else b""
-                if nanos:
-                    ts = ts + _NANOS + varint(nanos)
-                text = _utf8(line)
-                head = _TIMESTAMP + varint(len(ts)) + ts + _LINE + varint(len(text))
-                meta = self._metadata(metadata) if metadata else b""
-                length = len(head) + len(text) + len(meta)
-                key = _ENTRIES + varint(length)
-                body += (key, head, text, meta)
+                sec_field = seconds.get(secs)
+                if sec_field is None:
+                    sec_field = field(seconds, _SECONDS, secs)
+                nano_field = nanos_cache.get(nanos)
+                if nano_field is None:
+                    nano_field = field(nanos_cache, _NANOS, nanos)
+                ts_len = len(sec_field) + len(nano_field)  # at most 11 + 6 bytes: a one-byte length
+                text = line if isinstance(line, bytes) else line.encode("utf-8", "replace")
+                text_len = varint(len(text))
+                start = len(body)
+                body += (b"", _TIMESTAMP, _SMALL[ts_len], sec_field, nano_field, _LINE, text_len, text)
+                length = 3 + ts_len + len(text_len) + len(text)
+                if metadata:
+                    length += self._metadata(metadata, body)
+                key = _ENTRY_PREFIX[length] if length < _SMALL_LIMIT else _ENTRIES + varint(length)
+                body[start] = key
                 size += len(key) + length
             parts.append(_STREAMS + varint(size))
             parts += body
