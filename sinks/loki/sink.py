@@ -239,10 +239,10 @@ class LokiSink:
     # -- sending ---------------------------------------------------------------------------
     async def send(self, events: list[Event]) -> Outcome:
         grouped = self.mapper.group(events)
-        self._overflowed(grouped)
         state = _Send(rejected=list(grouped.rejected))
         if grouped.streams:
             await self._push(grouped.streams, state)
+        self._overflowed(grouped)  # counted once the send is settled, not at every retry of it
         return Outcome(retry=state.retry, rejected=state.rejected, retry_reason=state.retry_reason)
 
     def encode(self, streams: Sequence[Stream]) -> bytes:

@@ -279,6 +279,17 @@ class TestStreamCapsInTheSink:
         assert sum(len(s["entries"]) for s in overflow) == 15
         assert overflow[0]["entries"][0]["metadata"] == [("svc", "u0-2")]
 
+    async def test_overflow_is_counted_once_across_retries(self, server: Server, tmp_path: Path) -> None:
+        answers = [(503, "busy"), (503, "busy")]
+        server.answer = lambda body: answers.pop(0) if answers else (204, "")
+        sink, metrics = make_sink(server.url, max_streams=1)
+        async with DriverHarness(tmp_path, sink, metrics, metrics.stats["loki"]) as h:
+            await h.put([e | {"service": s} for e, s in zip(events(3), ["a", "b", "c"], strict=True)])
+            await h.finish()
+        assert h.released == [Status.DELIVERED] and len(server.requests) == 3
+        text = generate_latest(metrics.registry).decode()
+        assert 'pipeline_loki_overflow_events_total{cap="total",component="loki"} 2.0' in text
+
     async def test_dead_letter_overflow_under_the_driver(self, server: Server, tmp_path: Path) -> None:
         sink, metrics = make_sink(server.url, max_streams_per_batch=1, overflow="dead_letter")
         async with DriverHarness(tmp_path, sink, metrics, metrics.stats["loki"]) as h:
