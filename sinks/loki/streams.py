@@ -15,6 +15,7 @@ dead-letter exactly the events of a failed request.
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from sinks.loki.config import OVERFLOW_LABEL, LokiSinkConfig
-from sinks.webhook.templating import Template
+from sinks.webhook.templating import Template, to_text
 
 Pairs = tuple[tuple[str, str], ...]
 # (timestamp in ns since the epoch, line, structured metadata, index of the event in the send)
@@ -35,6 +36,7 @@ Render = Callable[[dict[str, Any]], str]
 _BY_TIME = itemgetter(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CACHE_LIMIT = 50_000
+_PLAIN_FIELD = re.compile(r"^\{[A-Za-z0-9_@][A-Za-z0-9_@\-]*\}$")  # `{field}`: no dots, no default, no cut
 
 
 @dataclass(slots=True)
@@ -128,6 +130,16 @@ class StreamMapper:
         self._meta: tuple[tuple[str, Render], ...] = tuple(
             (name, Template(source).renderer) for name, source in sorted(metadata.items())
         )
+        # Fast paths for the common shapes (C-level `map(event.get, ...)` instead of a render call
+        # per field). Labels: their values are a function of the fields their templates read; when
+        # no field is dotted, `event.get` reads each as the templates do, so the raw values can key
+        # the send's streams. Metadata: when every template is a plain `{field}`.
+        fields = sorted({f for t in templates for f in t.fields})
+        self._label_fields = tuple(fields) if not any("." in f for f in fields) else None
+        plain = [(name, source[1:-1]) for name, source in sorted(metadata.items())]
+        simple = all(_PLAIN_FIELD.match(source) for _, source in sorted(metadata.items()))
+        self._meta_names = tuple(name for name, _ in plain) if simple else None
+        self._meta_fields = tuple(field for _, field in plain)
         self._line: Callable[[dict[str, Any]], str | bytes] = (
             Template(config.line).renderer if config.line is not None else _json_line
         )
@@ -199,17 +211,41 @@ class StreamMapper:
         streams: dict[str, Stream] = {}
         # Rendered label values -> their stream in this send (or the cap they are over): one
         # dict lookup per event once a label set was seen.
-        targets: dict[tuple[str, ...], Stream | str] = {}
+        targets: dict[tuple[Any, ...], Stream | str] = {}
         out = Grouped([], [])
+        label_fields = self._label_fields
+        meta_names, meta_fields = self._meta_names, self._meta_fields
         for i, event in enumerate(events):
-            values = tuple([render(event) for render in renders])
-            target = targets.get(values)
-            if target is None:
-                target = targets[values] = self._target(values, streams, now, out)
+            if label_fields is not None:
+                raw: tuple[Any, ...] | None = tuple(map(event.get, label_fields))
+                try:
+                    target = targets.get(raw)  # type: ignore[arg-type]
+                except TypeError:  # a dict or list value: not a key
+                    target, raw = None, None
+                if target is None:
+                    target = self._target(tuple([render(event) for render in renders]), streams, now, out)
+                    # Only str/None keys: 1 == True == 1.0 as keys, yet they render "1", "true", "1.0".
+                    if raw is not None and all(v is None or v.__class__ is str for v in raw):
+                        targets[raw] = target
+            else:
+                values = tuple([render(event) for render in renders])
+                target = targets.get(values)
+                if target is None:
+                    target = targets[values] = self._target(values, streams, now, out)
             metadata: Pairs = ()
-            if meta:
+            if meta_names is not None:
+                if meta_names:
+                    metadata = tuple(
+                        [
+                            (name, v if v.__class__ is str else to_text(v))
+                            for name, v in zip(meta_names, map(event.get, meta_fields), strict=True)
+                            if v is not None and v != ""
+                        ]
+                    )
+            elif meta:
                 metadata = tuple([(name, v) for name, render in meta if (v := render(event))])
             if isinstance(target, str):
+                values = tuple([render(event) for render in renders])
                 moved = self._overflow(i, values, target, metadata, streams, out)
                 if moved is None:
                     continue

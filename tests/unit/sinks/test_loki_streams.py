@@ -64,6 +64,18 @@ class TestLabels:
         key = label_key((("a", value), ("b", "x")))
         assert parse_labels(key) == {"a": value, "b": "x"}
 
+    def test_values_of_other_types_get_their_own_stream(self) -> None:
+        mapper = StreamMapper(config(labels={"v": "{v}"}))
+        values: list[Any] = [1, True, "1", 1.0, {"a": 1}, None, "1", True]
+        grouped = mapper.group([ev(i, v=v) for i, v in enumerate(values)])
+        assert by_key(grouped) == {'{v="1"}': [0, 2, 6], '{v="true"}': [1, 7], '{v="1.0"}': [3],
+                                   '{v="{\\"a\\":1}"}': [4], '{service_name="unknown_service"}': [5]}
+
+    def test_dotted_fields_in_labels(self) -> None:
+        mapper = StreamMapper(config(labels={"ns": "{k8s.ns}", "c": "{k8s.c|-}"}))
+        grouped = mapper.group([ev(0, k8s={"ns": "a", "c": "x"}), ev(1, k8s={"ns": "a"}), ev(2, **{"k8s.ns": "flat"})])
+        assert by_key(grouped) == {'{c="x", ns="a"}': [0], '{c="-", ns="a"}': [1], '{c="-", ns="flat"}': [2]}
+
     def test_non_string_values_render_as_text(self) -> None:
         mapper = StreamMapper(config(labels={"status": "{status}", "ok": "{ok}"}))
         assert by_key(mapper.group([ev(0, status=200, ok=True)])) == {'{ok="true", status="200"}': [0]}
@@ -94,6 +106,12 @@ class TestEntries:
         [stream] = mapper.group([ev(0, trace_id="t1", http={"request_id": "r1"}), ev(1, trace_id="t2")]).streams
         assert [e[2] for e in stream.entries] == [(("http_request_id", "r1"), ("trace_id", "t1")),
                                                   (("trace_id", "t2"),)]
+
+    def test_structured_metadata_values_of_any_type(self) -> None:
+        mapper = StreamMapper(config(labels={"job": "app"}, structured_metadata=["a", "b", "c", "d"]))
+        [stream] = mapper.group([ev(0, a=123, b=False, c="", d={"x": [1]}), ev(1, a=None, b=0)]).streams
+        assert [e[2] for e in stream.entries] == [(("a", "123"), ("b", "false"), ("d", '{"x":[1]}')),
+                                                  (("b", "0"),)]
 
     def test_structured_metadata_from_templates(self) -> None:
         mapper = StreamMapper(config(labels={"job": "app"}, structured_metadata={"user": "{user.name|anonymous}"}))
