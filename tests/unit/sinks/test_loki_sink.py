@@ -381,6 +381,22 @@ class TestTls:
         await self._push(tls_server.url, tls={"verify": False})
         assert len(tls_server.requests) == 1
 
+    async def test_client_certificate(self, tls_files: tuple[Path, Path]) -> None:
+        cert, key = tls_files
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(cert), str(key))
+        context.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: the server wants a certificate it trusts
+        context.load_verify_locations(str(cert))
+        srv = Server()
+        runner = await serve(srv, context)
+        try:
+            with pytest.raises(TransientError):
+                await self._push(srv.url, tls={"ca_file": str(cert)})
+            await self._push(srv.url, tls={"ca_file": str(cert), "cert_file": str(cert), "key_file": str(key)})
+        finally:
+            await runner.cleanup()
+        assert len(srv.requests) == 1
+
     def test_missing_ca_file_names_the_key(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"tls.ca_file: cannot load"):
             make_sink("https://127.0.0.1:1", tls={"ca_file": str(tmp_path / "nope.pem")})
