@@ -42,6 +42,7 @@ BUILTIN: dict[tuple[Kind, str], str] = {
     ("sink", "elasticsearch"): "sinks.elasticsearch",
     ("sink", "clickhouse"): "sinks.clickhouse",
     ("sink", "webhook"): "sinks.webhook",
+    ("sink", "loki"): "sinks.loki",
 }
 
 

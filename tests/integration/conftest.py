@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: real Kafka, Elasticsearch, Alertmanager and chDB.
+"""Fixtures for integration tests: real Kafka, Elasticsearch, Alertmanager, VictoriaLogs and chDB.
 
 The servers are started (or found already running) by `scripts/services up`; a fixture
 fails the test, never skips it, when its service cannot be brought up. Every test in
@@ -91,6 +91,27 @@ def es_url() -> str:
 def alertmanager_url() -> str:
     """Base URL of the test Alertmanager: "http://127.0.0.1:9093"."""
     return ensure_service("alertmanager")
+
+
+@pytest.fixture(scope="session")
+def victorialogs_url() -> str:
+    """Base URL of the test VictoriaLogs: "http://127.0.0.1:9428".
+
+    It takes Loki's push API at `/insert/loki/api/v1/push` (protobuf and JSON) and answers
+    LogsQL: read back with `logsql(victorialogs_url, query)`."""
+    return ensure_service("victorialogs")
+
+
+def logsql(url: str, query: str, limit: int = 1_000_000) -> list[dict[str, str]]:
+    """Run a LogsQL query on VictoriaLogs and return its rows (every field is a string).
+
+    Flushes recently ingested rows first, so everything the server acknowledged is found."""
+    with urllib.request.urlopen(f"{url}/internal/force_flush", timeout=30) as response:
+        response.read()
+    params = urllib.parse.urlencode({"query": query, "limit": str(limit)})
+    with urllib.request.urlopen(f"{url}/select/logsql/query?{params}", timeout=60) as response:
+        raw = response.read()
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------------------

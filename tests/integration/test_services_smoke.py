@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SERVICES_SCRIPT, TopicFactory, http_request, services_cmd
+from .conftest import SERVICES_SCRIPT, TopicFactory, http_request, logsql, services_cmd
 
 
 def load_services_module() -> ModuleType:
@@ -196,6 +196,23 @@ def test_alertmanager_accepts_and_lists_alerts(alertmanager_url: str, unique_nam
 
 
 # --------------------------------------------------------------------------------------
+# VictoriaLogs (Loki's push API)
+# --------------------------------------------------------------------------------------
+
+
+def test_victorialogs_takes_a_loki_push_and_answers_logsql(victorialogs_url: str, unique_name: str) -> None:
+    now_ns = time.time_ns()
+    push = {"streams": [{"stream": {"job": unique_name, "level": "error"},
+                         "values": [[str(now_ns), "boom"], [str(now_ns + 1), "bang", {"trace_id": "t-1"}]]}]}
+    status, body = http_request("POST", f"{victorialogs_url}/insert/loki/api/v1/push", push)
+    assert status == 204, body
+    rows = logsql(victorialogs_url, f'job:"{unique_name}"')
+    assert sorted((r["_msg"], r["level"], r.get("trace_id")) for r in rows) == [
+        ("bang", "error", "t-1"), ("boom", "error", None)]
+    assert {r["_stream"] for r in rows} == {f'{{job="{unique_name}",level="error"}}'}
+
+
+# --------------------------------------------------------------------------------------
 # ClickHouse (chDB, in process)
 # --------------------------------------------------------------------------------------
 
@@ -221,11 +238,14 @@ def test_chdb_insert_and_select(chdb_client: Any, unique_name: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_status_reports_every_service_up_with_its_pid(kafka_bootstrap: str, es_url: str, alertmanager_url: str) -> None:
+def test_status_reports_every_service_up_with_its_pid(
+    kafka_bootstrap: str, es_url: str, alertmanager_url: str, victorialogs_url: str
+) -> None:
     proc = services_cmd("status", timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines()}
-    expected = {"kafka": kafka_bootstrap, "elasticsearch": es_url, "alertmanager": alertmanager_url}
+    expected = {"kafka": kafka_bootstrap, "elasticsearch": es_url, "alertmanager": alertmanager_url,
+                "victorialogs": victorialogs_url}
     services = load_services_module()
     home = services.services_home()
     for name, address in expected.items():
@@ -305,6 +325,47 @@ def test_down_stops_the_whole_recorded_process_group(tmp_path: Path, ignores_sig
         # The shared Alertmanager still answers on 9093, but not as this home's process.
         assert status.returncode == 3
         assert status.stdout.startswith("alertmanager down")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(decoy.pid, signal.SIGKILL)
+        decoy.wait(timeout=10)
+
+
+DECOY_COUNTING_SIGTERMS = """
+import signal, sys, time
+path = sys.argv[1]
+def on_term(*_):
+    with open(path, "a") as fh:
+        fh.write("TERM\\n")
+signal.signal(signal.SIGTERM, on_term)
+open(path + ".ready", "w").close()
+while not open(path).read():
+    time.sleep(0.01)
+time.sleep(1.0)  # a graceful shutdown that takes a while: a second SIGTERM would land here
+"""
+
+
+def test_down_signals_each_process_once(tmp_path: Path) -> None:
+    """A server that takes a second SIGTERM as "quit now, skip the flush" (VictoriaLogs does)
+    must get only one from `down`."""
+    terms = tmp_path / "terms"
+    terms.write_text("")
+    decoy = _spawn_decoy_group([sys.executable, "-c", DECOY_COUNTING_SIGTERMS, str(terms)])
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"{terms}.ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        services = load_services_module()
+        home = tmp_path / "home"
+        pid_file = home / "victorialogs" / "victorialogs.pid"
+        pid_file.parent.mkdir(parents=True)
+        services.write_pid_file(pid_file, decoy.pid, ["decoy"])
+        env = dict(os.environ, PIPELINE_SERVICES_HOME=str(home))
+        proc = subprocess.run([sys.executable, str(SERVICES_SCRIPT), "down", "victorialogs"],
+                              capture_output=True, text=True, timeout=60, env=env, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert decoy.wait(timeout=10) == 0
+        assert terms.read_text() == "TERM\n"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(decoy.pid, signal.SIGKILL)

@@ -12,6 +12,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported f
     kafka_bootstrap,
     kafka_topic,
     unique_name,
+    victorialogs_url,
 )
 
 HERE = Path(__file__).resolve().parent
