@@ -115,14 +115,18 @@ class ClickHouseSink:
             if self.config.create_tables:
                 await self.client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
                 for key, schema in SCHEMAS.items():
+                    table = self.tables[key]
                     await self.client.command(
                         schema.ddl(
-                            self.database,
-                            self.tables[key],
-                            dedup=self.config.dedup,
-                            retention_days=self.config.retention_days,
+                            self.database, table, dedup=self.config.dedup, retention_days=self.config.retention_days
                         )
                     )
+                    # A table made by an older version gets the columns added since (inserts name them all).
+                    result = await self.client.query(
+                        f"SELECT name FROM system.columns WHERE database = '{self.database}' AND table = '{table}'"
+                    )
+                    for alter in schema.add_missing_columns(self.database, table, {r[0] for r in result.rows}):
+                        await self.client.command(alter)
                 self._tables_missing = False
                 return
             missing = [

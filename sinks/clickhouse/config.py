@@ -64,7 +64,9 @@ class ClickHouseSinkConfig(SinkConfig):
     create_tables: bool = Field(
         default=True,
         description="Create the database and the four tables (application, access, error, other) "
-        "at start when missing. Existing tables are never altered.",
+        "at start when missing. An existing table only gets the columns a newer version added "
+        "(`ADD COLUMN IF NOT EXISTS`, a metadata change); its engine, sort key and existing columns are never "
+        "changed.",
     )
     dedup: bool = Field(
         default=False,

@@ -369,6 +369,14 @@ class TableSchema:
             f"{ttl}\nSETTINGS {settings}"
         )
 
+    def add_missing_columns(self, database: str, table: str, existing: set[str]) -> list[str]:
+        """`ALTER TABLE ... ADD COLUMN` for columns a table made by an older version lacks (metadata only)."""
+        return [
+            f"ALTER TABLE `{database}`.`{table}` ADD COLUMN IF NOT EXISTS `{n}` {t}"
+            for n, t in zip(self.names, self.types, strict=True)
+            if n not in existing
+        ]
+
 
 # Field names follow parsers/formats (access.py, error.py, application.py) and parsers/geoip.py.
 SCHEMAS: dict[str, TableSchema] = {
@@ -379,7 +387,10 @@ SCHEMAS: dict[str, TableSchema] = {
             _col("level", LC),
             _col("logger", LC),
             _col("thread", "String"),
-            _col("stack_trace", "String"),
+            # The application parser puts exceptions under `error` (parsers/formats/application.py).
+            _col("error_type", LC, "error.type"),
+            _col("error_message", "String", "error.message"),
+            _col("stack_trace", "String", "error.stack_trace"),
             _col("request_id", "String"),
             _col("trace_id", "String"),
             _col("span_id", "String"),
@@ -427,6 +438,8 @@ SCHEMAS: dict[str, TableSchema] = {
             _col("request", "String"),
             _col("method", LC),
             _col("path", "String"),
+            _col("query", "String"),
+            _col("http_version", LC),
             _col("upstream", "String"),
             _col("host_header", LC),
             _col("referrer", "String"),

@@ -219,7 +219,7 @@ class TestClickHouse:
         now = rfc3339_ms(time.time())
         events = [
             {"@timestamp": now, "event_id": "a", "log_type": "application", "level": "ERROR", "logger": "db",
-             "message": "boom", "stack_trace": "Traceback..."},
+             "message": "boom", "error": {"type": "KeyError", "message": "'id'", "stack_trace": "Traceback..."}},
             {"@timestamp": now, "event_id": "b", "log_type": "error", "level": "error", "pid": "1234",
              "client_ip": "2001:db8::7", "message": "upstream timed out"},
             {"@timestamp": now, "event_id": "c", "log_type": "nginx-json", "message": "x", "level": "warn"},
@@ -227,12 +227,27 @@ class TestClickHouse:
         ]
         run = Run(tmp_path, dsn)
         await run.deliver(events)
-        assert chdb_client.query("SELECT level, logger, stack_trace FROM logs.application_logs").result_rows == \
-            [("ERROR", "db", "Traceback...")]
+        assert chdb_client.query("SELECT level, logger, error_type, error_message, stack_trace, extra "
+                                 "FROM logs.application_logs").result_rows == \
+            [("ERROR", "db", "KeyError", "'id'", "Traceback...", {})]
         assert chdb_client.query("SELECT pid, toString(client_ip) FROM logs.error_logs").result_rows == \
             [(1234, "2001:db8::7")]
         assert chdb_client.query("SELECT event_id, log_type, level FROM logs.other_logs ORDER BY event_id"
                                  ).result_rows == [("c", "nginx-json", "warn"), ("d", "", "")]
+
+    async def test_a_table_of_an_older_version_gets_the_new_columns(
+            self, tmp_path: Path, dsn: str, chdb_client: Any) -> None:
+        # application_logs as an older version made it: no error_type / error_message columns.
+        chdb_client.command("CREATE DATABASE IF NOT EXISTS logs")
+        ddl = SCHEMAS["application"].ddl("logs", "application_logs", dedup=False, retention_days=30)
+        ddl = ddl.replace(",\n  `error_type` LowCardinality(String)", "").replace(",\n  `error_message` String", "")
+        assert "error_type" not in ddl
+        chdb_client.command(ddl)
+        now = rfc3339_ms(time.time())
+        await Run(tmp_path, dsn).deliver([{"@timestamp": now, "event_id": "a", "log_type": "application",
+                                           "message": "m", "error": {"type": "E", "message": "x"}}])
+        assert chdb_client.query("SELECT error_type, error_message FROM logs.application_logs").result_rows == \
+            [("E", "x")]
 
     async def test_a_relative_chdb_path_is_relative_to_the_working_directory(
             self, tmp_path: Path, chdb_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ from pipeline.metrics import Metrics
 from pipeline.sink import Outcome
 from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
 from sinks.clickhouse.config import Target
+from sinks.clickhouse.schema import SCHEMAS
 from tests.unit.sinks.driver_harness import DriverHarness
 
 InsertHook = Callable[[str, dict[str, Sequence[Any]]], BaseException | None]
@@ -48,8 +49,12 @@ class FakeClient:
     def query(self, query: str) -> Any:
         class Result:
             column_names = ("1",)
-            result_rows = [(1,)]
+            result_rows: list[tuple[Any, ...]] = [(1,)]
 
+        if "system.columns" in query:  # the tables are up to date: every column of their schema
+            table = query.split("table = '")[1].split("'")[0]
+            schema = next(s for key, s in SCHEMAS.items() if key in table)
+            Result.result_rows = [(name,) for name in schema.names]
         return Result()
 
     def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str], database: str,
@@ -337,6 +342,8 @@ class TestLifecycle:
     async def test_server_healthcheck_queries(self, tmp_path: Path) -> None:
         class Down(FakeClient):
             def query(self, query: str) -> Any:
+                if query != "SELECT 1":
+                    return super().query(query)
                 raise OperationalError("Connection refused")
 
         sink = make_sink(Down(), tmp_path, dsn="http://user:pw@ch:8123")
