@@ -29,7 +29,7 @@ class SyncClient(Protocol):
 
     def command(self, cmd: str) -> Any: ...
 
-    def query(self, query: str) -> Any: ...
+    def query(self, query: str, settings: dict[str, Any] | None = None) -> Any: ...
 
     def insert(
         self,
@@ -209,8 +209,8 @@ class ClickHouseClient:
     async def command(self, sql: str) -> Any:
         return await self._call(self._require().command, sql)
 
-    async def query(self, sql: str) -> QueryResult:
-        result = await self._call(self._require().query, sql)
+    async def query(self, sql: str, settings: dict[str, Any] | None = None) -> QueryResult:
+        result = await self._call(self._require().query, sql, settings=settings)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     async def insert(

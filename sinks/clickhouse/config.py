@@ -69,10 +69,15 @@ class ClickHouseSinkConfig(SinkConfig):
         "changed.",
     )
     dedup: bool = Field(
-        default=False,
-        description="Create tables as ReplacingMergeTree keyed on event_id (event_id joins the "
-        "ORDER BY), so a replayed event collapses with its first copy at merge time (query with FINAL to see "
-        "collapsed rows before merges). Inserts are idempotent on retry either way (insert_deduplication_token).",
+        default=True,
+        description="Create tables as ReplacingMergeTree with event_id ending the ORDER BY, so an event "
+        "replayed after a crash (the same event_id, timestamp and sort-key values, in any grouping) collapses with "
+        "its first copy. Parts merge in the background: until then both copies are stored, and a query sees one "
+        "only with `FINAL` or the setting `final = 1`, which `pipeline query` sets (put it in the users' ClickHouse "
+        "profile for other clients). Events without an event_id get one hashed from their content. Costs: see "
+        "docs/sinks.md. false: plain MergeTree, replays stay visible as duplicates. Applies to tables this "
+        "sink creates; an existing table keeps its engine. Retried inserts are idempotent either way "
+        "(insert_deduplication_token).",
     )
     retention_days: int = Field(
         default=30,

@@ -4,12 +4,19 @@ It opens the sink's own target (server DSN or embedded chDB directory) with the
 same client the sink uses. An embedded chDB directory can be opened by one
 process at a time: query it while the daemon is stopped, or point the daemon
 at a ClickHouse server to query it live.
+
+Queries run with the setting `final = 1`: on the sink's ReplacingMergeTree
+tables (`dedup`, the default) an event replayed after a crash is counted once
+even before the background merge removed its copy. `SETTINGS final = 0` at the
+end of the SQL shows the stored rows as they are. IPv4 addresses, stored in
+IPv6 columns as `::ffff:a.b.c.d`, print as `a.b.c.d`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import sys
 from typing import Any, TextIO
 
@@ -20,6 +27,8 @@ from pipeline.metrics import Metrics
 from sinks.clickhouse import ClickHouseSink
 from sinks.clickhouse.client import describe
 
+# Replays collapsed at read time on ReplacingMergeTree tables (ignored by other engines).
+QUERY_SETTINGS = {"final": 1}
 # Statements that return rows; anything else (DDL, OPTIMIZE, ...) runs as a command.
 _ROW_STATEMENTS = ("select", "with", "show", "describe", "desc", "explain", "exists", "(")
 
@@ -72,7 +81,7 @@ def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO |
             raise RuntimeError(f"cannot open {sink.target.describe()}: {describe(exc)}{hint}") from exc
         try:
             if sql.lstrip().lower().startswith(_ROW_STATEMENTS):
-                result = await sink.client.query(sql)
+                result = await sink.client.query(sql, settings=QUERY_SETTINGS)
                 return result.column_names, result.rows
             return str(await sink.client.command(sql))
         finally:
@@ -96,6 +105,10 @@ def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO |
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, ipaddress.IPv6Address):
+        return str(value.ipv4_mapped or value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="milliseconds")
     if isinstance(value, float):

@@ -14,6 +14,7 @@ defence (see the sink's bisection).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import socket
 from collections.abc import Callable, Sequence
@@ -296,6 +297,7 @@ COMMON: tuple[Column, ...] = (
     _col("k8s_node", LC, "kubernetes.node"),
     _col("tags", "Array(LowCardinality(String))"),
 )
+_EVENT_ID = [c.name for c in COMMON].index("event_id")
 GEO: tuple[Column, ...] = (
     _col("country", LC, "geoip.country_iso_code"),
     _col("city", "String", "geoip.city_name"),
@@ -514,6 +516,15 @@ def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]
     return out
 
 
+def _derive_ids(ids: list[Any], events: Sequence[Event]) -> None:
+    """A content hash for events without an event_id (stdin, foreign producers): the same event
+    replayed gets the same id, so ReplacingMergeTree collapses it; only events equal in every field share one."""
+    for i, value in enumerate(ids):
+        if value == "":
+            body = orjson.dumps(events[i], default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+            ids[i] = "h-" + hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
 @dataclass
 class Rows:
     """A batch converted for one table: column-oriented data, and which events it holds."""
@@ -543,6 +554,9 @@ def to_columns(schema: TableSchema, events: Sequence[Event], indices: Sequence[i
             bad.setdefault(i, reason)
         if spill:
             spills.append((".".join(column.path), spill))
+    ids = columns[_EVENT_ID]
+    if "" in ids:
+        _derive_ids(ids, events)
     extra = _extra(schema, events)
     for key, spill in spills:
         for i, raw in spill.items():

@@ -272,3 +272,12 @@ class TestParsedEventsFillTheTypedColumns:
                  "error": {"type": "E", "code": 7}}
         rows = to_columns(SCHEMAS["application"], [event])
         assert rows.columns[-1] == [{"error.code": "7"}]
+
+
+def test_events_without_an_id_get_one_from_their_content() -> None:
+    no_id = [{k: v for k, v in access(i).items() if k != "event_id"} for i in (0, 1, 0)]
+    ids = to_columns(SCHEMAS["access"], [access(5), *no_id]).columns[SCHEMAS["access"].names.index("event_id")]
+    assert ids[0] == "e5"
+    assert ids[1].startswith("h-") and ids[1] == ids[3] != ids[2]  # the same event, replayed: the same id
+    again = to_columns(SCHEMAS["access"], [no_id[1]]).columns[SCHEMAS["access"].names.index("event_id")]
+    assert again == [ids[2]]

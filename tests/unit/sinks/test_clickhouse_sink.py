@@ -46,7 +46,7 @@ class FakeClient:
             return 1 if cmd.split("`.`")[1].rstrip("`") in self.existing else 0
         return None
 
-    def query(self, query: str) -> Any:
+    def query(self, query: str, settings: dict[str, Any] | None = None) -> Any:
         class Result:
             column_names = ("1",)
             result_rows: list[tuple[Any, ...]] = [(1,)]
@@ -341,9 +341,9 @@ class TestLifecycle:
 
     async def test_server_healthcheck_queries(self, tmp_path: Path) -> None:
         class Down(FakeClient):
-            def query(self, query: str) -> Any:
+            def query(self, query: str, settings: dict[str, Any] | None = None) -> Any:
                 if query != "SELECT 1":
-                    return super().query(query)
+                    return super().query(query, settings)
                 raise OperationalError("Connection refused")
 
         sink = make_sink(Down(), tmp_path, dsn="http://user:pw@ch:8123")
