@@ -43,7 +43,7 @@ from sinks.elasticsearch.bulk import (
     response_filter,
 )
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
-from sinks.elasticsearch.template import install, template_body
+from sinks.elasticsearch.template import install, lacks_match_only_text, template_body
 
 __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
 
@@ -149,12 +149,28 @@ class ElasticsearchSink:
         if not opts.install:
             return
         try:
-            written = await install(self.client, opts.name, self.template_body)
+            try:
+                written = await install(self.client, opts.name, self.template_body)
+            except ApiError as exc:
+                if opts.text_type != "auto" or not lacks_match_only_text(str(exc.body)):
+                    raise
+                self.log.warning(
+                    "this Elasticsearch has no match_only_text type (mapper-extras module missing): "
+                    "free-text fields are mapped as text",
+                    extra={"template": opts.name},
+                )
+                self.template_body = template_body(self.config, "text")
+                written = await install(self.client, opts.name, self.template_body)
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else 0
             if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
+                hint = (
+                    " (this cluster has no match_only_text type: set template.text_type to auto or text)"
+                    if lacks_match_only_text(str(exc.body))
+                    else ""
+                )
                 raise ConfigError(
-                    [f"template: Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}"]
+                    [f"template: Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}{hint}"]
                 ) from None
             raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
         except TransportError as exc:
