@@ -11,7 +11,7 @@ from pipeline.kafka_common import KafkaConnectionOptions
 from pipeline.units import ByteSize
 
 DEFAULT_TOPIC = "{log_type}-logs"
-DEFAULT_KEY = "{host}:{source.path}"
+STREAM_KEY = "{host}:{source.path}"  # the stream id, rendered by a fast path (records.stream_key)
 BUILTIN_LOG_TYPES = ("application", "access", "error")
 
 Compression = Literal["zstd", "lz4", "gzip", "snappy", "none"]
@@ -33,12 +33,15 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         examples=["application", "unknown"],
     )
     key: str | None = Field(
-        default=DEFAULT_KEY,
-        description="Record key template; records with one key go to one partition, so a "
-        "stream keeps its order. The default is the stream id: `host:source.path`, or just `host` for events "
-        "without a path (stdin, Kafka-sourced). Other templates render missing fields as `unknown`. "
-        "null: no key (records spread over the partitions).",
-        examples=["{host}:{source.path}", "{kubernetes.container_id}"],
+        default=None,
+        description="Record key template. null (default): no key; each send goes to the next partition of "
+        "its topic in turn, so a busy file's records spread over every partition and a processor group shares "
+        "the load. A send's records (batch.max_events) stay together, in order, in one partition; across sends "
+        "there is no order (events carry their @timestamp). A template keys each record: records with one key go "
+        "to one partition, in order, but one busy stream then loads one partition and one processor. "
+        "`{host}:{source.path}` is the stream id (`host` alone for events without a path); other templates "
+        "render missing fields as `unknown`. See docs/sinks.md.",
+        examples=[None, "{host}:{source.path}", "{kubernetes.container_id}"],
     )
     compression: Compression = Field(
         default="zstd", description="Record batch compression codec.", examples=["zstd", "lz4"]

@@ -17,7 +17,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.event import Event
 from pipeline.template import Template
-from sinks.kafka.config import DEFAULT_KEY
+from sinks.kafka.config import STREAM_KEY
 
 Headers = list[tuple[str, bytes]]
 # (index in the send, value, headers); the key is the group's.
@@ -73,7 +73,7 @@ class RecordEncoder:
     def _key_function(key: str | None) -> KeyFn | None:
         if key is None or key == "":
             return None
-        if key == DEFAULT_KEY:
+        if key == STREAM_KEY:
             return stream_key
         template = Template(key, missing="unknown", strict_dates=True)
         return lambda event: template.render(event).encode()

@@ -1,8 +1,10 @@
 """The `kafka` sink: one aiokafka producer; a send settles when the broker acked every record.
 
 A send encodes its events once (records.py), resolves each distinct key to a
-partition, fills one record batch per partition (more when `max_batch_bytes`
-is reached) and hands them to the producer with `send_batch`: per-record
+partition (unkeyed records, the default: the whole send to the topic's next
+partition in turn, so one busy file spreads over all partitions), fills one
+record batch per partition (more when `max_batch_bytes` is reached) and hands
+them to the producer with `send_batch`: per-record
 `producer.send()` would cost a coroutine, a murmur2 hash and a future per
 event. The send then waits for every batch's acknowledgement and classifies:
 
@@ -104,6 +106,7 @@ class KafkaSink:
         self._known_topics: set[str] = set()
         self._enqueued: asyncio.Future[None] | None = None  # resolved once the latest send has enqueued
         self._partitioner = DefaultPartitioner()
+        self._turns: dict[str, int] = {}  # per topic, the round-robin turn of unkeyed sends
 
     # -- lifecycle ---------------------------------------------------------
     def _new_producer(self) -> Any:
@@ -288,7 +291,12 @@ class KafkaSink:
                 raise TransientError(f"kafka metadata for topic {topic!r}: {describe_error(exc)}") from None
             available = list(producer.client.cluster.available_partitions_for_topic(topic) or partitions)
             for key, records in by_key.items():
-                tp = TopicPartition(topic, self._partitioner(key, partitions, available))
+                if key is None:  # unkeyed: the send's records go together to the topic's next partition
+                    turn = self._turns[topic] = self._turns.get(topic, -1) + 1
+                    partition = sorted(available)[turn % len(available)]
+                else:
+                    partition = self._partitioner(key, partitions, available)
+                tp = TopicPartition(topic, partition)
                 bucket = per_tp.get(tp)
                 if bucket is None:
                     bucket = per_tp[tp] = []

@@ -162,7 +162,7 @@ class TestConfig:
     def test_defaults_are_at_least_once(self) -> None:
         cfg = make_config()
         assert (cfg.acks, cfg.enable_idempotence, cfg.compression) == ("all", True, "zstd")
-        assert (cfg.topic, cfg.key, cfg.create_topics) == ("{log_type}-logs", "{host}:{source.path}", False)
+        assert (cfg.topic, cfg.key, cfg.create_topics) == ("{log_type}-logs", None, False)
 
     def test_bootstrap_servers_accepts_a_comma_separated_string(self) -> None:
         assert make_config(bootstrap_servers="a:9092, b:9092").bootstrap_servers == ["a:9092", "b:9092"]
