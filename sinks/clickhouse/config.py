@@ -133,6 +133,10 @@ class ClickHouseSinkConfig(SinkConfig):
             raise ValueError(f"database {self.database!r} differs from the DSN's database {dsn_db!r}")
         return self
 
+    def max_event_bytes(self) -> int | None:
+        """No limit: String columns take values of any length, and inserts are split by the driver's batching."""
+        return None
+
     @property
     def effective_database(self) -> str:
         if "database" not in self.model_fields_set:

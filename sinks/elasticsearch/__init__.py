@@ -129,7 +129,7 @@ class ElasticsearchSink:
             template = Template(target, missing=config.default_log_type, strict_dates=True)
         except ValueError as exc:
             raise ConfigError([f"index: {exc}"]) from None
-        self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes)
+        self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
         self.template_body = template_body(config)
         self._auth = read_auth(config)
         self._factory = client_factory or default_client
@@ -197,6 +197,12 @@ class ElasticsearchSink:
     # -- sending ---------------------------------------------------------------------------
     async def send(self, events: list[Event]) -> Outcome:
         chunks, rejected = self.encoder.encode(events)
+        truncated = sum(c.truncated for c in chunks)
+        if truncated:
+            self.log.warning(
+                "messages cut to fit max_document_bytes (tagged _truncated)",
+                extra={"events": truncated, "max_document_bytes": self.config.max_document_bytes},
+            )
         out = ItemOutcomes(rejected=rejected)
         for n, chunk in enumerate(chunks):
             try:
@@ -242,7 +248,13 @@ class ElasticsearchSink:
     async def _too_large(self, chunk: Chunk, out: ItemOutcomes, exc: ApiError) -> None:
         """HTTP 413: the node's http.max_content_length is below bulk_max_bytes. Halve until it fits."""
         if len(chunk.positions) == 1:
-            out.rejected.append((chunk.positions[0], f"request_entity_too_large: {api_error_text(exc)}"))
+            out.rejected.append(
+                (
+                    chunk.positions[0],
+                    f"request_entity_too_large: {api_error_text(exc)} (a document of {len(chunk.body)} bytes "
+                    "alone: set max_document_bytes below the cluster's http.max_content_length)",
+                )
+            )
             return
         # Actions and documents are one line each (JSON escapes newlines): split between pairs.
         lines = chunk.body.split(b"\n")

@@ -118,11 +118,24 @@ class ElasticsearchSinkConfig(SinkConfig):
         description="Largest bulk request body; a larger send is split into several requests.",
         examples=["10MiB"],
     )
+    max_document_bytes: ByteSize = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest document (the event as JSON) sent whole; a larger one has its `message` cut to fit "
+        "and is tagged `_truncated` (one too large without its message goes to the dead-letter queue). Keep it "
+        "below the cluster's http.max_content_length (100mb by default): a request over that is refused with "
+        "413, and a document refused alone is dead-lettered.",
+        examples=["10MiB"],
+    )
     request_timeout: Duration = Field(default=30.0, gt=0, description="Timeout of one request.", examples=["30s"])
     compression: bool = Field(default=False, description="gzip request bodies (less network, more CPU).")
     pipeline: str | None = Field(
         default=None, description="Ingest pipeline to run on every document.", examples=["logs-enrich"]
     )
+
+    def max_event_bytes(self) -> int | None:
+        """The largest document (JSON event) sent unchanged; a larger event's message is cut."""
+        return self.max_document_bytes
 
     @field_validator("index")
     @classmethod

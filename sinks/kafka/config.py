@@ -68,8 +68,10 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
     max_request_bytes: ByteSize = Field(
         default=1024 * 1024,
         gt=0,
-        description="Largest record (key + value + headers) sent; a larger one is "
-        "rejected to the dead-letter queue without being sent.",
+        description="Largest record (key + value + headers) sent: the broker's message.max.bytes (1 MiB "
+        "by default) or less. A larger event has its `message` cut so the record fits, and is tagged "
+        "`_truncated` (a line the file source cut at its max_line_bytes, 1 MiB by default, loses a few hundred "
+        "bytes more); only an event too large without its message goes to the dead-letter queue.",
         examples=["1MiB"],
     )
     create_topics: bool = Field(
@@ -97,6 +99,10 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         "application, access and error (with the default template: application-logs, access-logs, error-logs).",
         examples=[["application-logs", "access-logs", "error-logs"]],
     )
+
+    def max_event_bytes(self) -> int | None:
+        """The largest record (JSON event, key and headers) sent unchanged; a larger event's message is cut."""
+        return self.max_request_bytes
 
     @model_validator(mode="after")
     def _idempotence_needs_acks_all(self) -> KafkaSinkConfig:

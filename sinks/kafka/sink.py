@@ -271,6 +271,11 @@ class KafkaSink:
             raise TransientError(f"kafka producer cannot start: {describe_error(exc)}") from None
         generation = self._producer_generation
         encoded = self._encoder.encode(events)
+        if encoded.truncated:
+            self.log.warning(
+                "messages cut to fit max_request_bytes (tagged _truncated)",
+                extra={"events": encoded.truncated, "max_request_bytes": self.config.max_request_bytes},
+            )
         rejected = list(encoded.rejected)
         retry: list[int] = []
         reasons: list[BaseException] = []

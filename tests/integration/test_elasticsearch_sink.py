@@ -275,6 +275,25 @@ class TestElasticsearch:
         assert props["error"]["properties"]["stack_trace"]["type"] == expected
         assert props["message"]["type"] == expected
 
+    async def test_a_document_over_max_document_bytes_lands_cut_and_tagged(
+            self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
+        long_message = "".join(f"{i:07d} " for i in range(25_000))  # 200 kB
+        events = [{"@timestamp": rfc3339_ms(time.time()), "event_id": f"d{i}", "log_type": "application",
+                   "message": long_message if i == 1 else f"short {i}"} for i in range(3)]
+        run = Run(es_url, es_index, tmp_path, max_document_bytes="64KiB")
+        try:
+            await run.start()
+            await run.put(events)
+            await run.finish()
+        finally:
+            await run.abort()
+        assert run.released == [Status.DELIVERED] and run.dlq.read_all() == []
+        await es.indices.refresh(index=f"{es_index}-*")
+        doc = (await es.search(index=f"{es_index}-*", query={"term": {"event_id": "d1"}})).body["hits"]["hits"][0]
+        source = doc["_source"]
+        assert source["tags"] == ["_truncated"] and long_message.startswith(source["message"])
+        assert 60_000 < len(source["message"]) < 64 * 1024
+
     async def test_match_only_text_asked_for_on_a_cluster_without_it_is_a_config_error(
             self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
         if await cluster_has_match_only_text(es, es_index):

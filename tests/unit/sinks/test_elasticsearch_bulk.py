@@ -85,6 +85,16 @@ class TestEncoder:
         chunks, _ = BulkEncoder(namer(), 1000).encode(events)
         assert [c.positions for c in chunks] == [[0], [1], [2]]
 
+    def test_a_document_over_max_doc_bytes_has_its_message_cut(self) -> None:
+        events = [event(0), event(1, message="y" * 5000), event(2, blob="z" * 5000)]
+        chunks, rejected = BulkEncoder(namer(), 1 << 20, max_doc_bytes=2000).encode(events)
+        assert [c.positions for c in chunks] == [[0, 1]] and chunks[0].truncated == 1
+        doc = decode(chunks[0].body)[3]
+        assert doc["tags"] == ["_truncated"] and events[1]["message"].startswith(doc["message"])
+        assert 1900 < len(orjson.dumps(doc)) <= 2000
+        assert "tags" not in events[1]
+        assert rejected == [(2, rejected[0][1])] and rejected[0][1].startswith("document_too_large")
+
     def test_unserialisable_event_is_rejected_alone(self) -> None:
         events = [event(0), event(1, bad="\ud800"), event(2)]
         chunks, rejected = BulkEncoder(namer(), 1 << 20).encode(events, positions=[10, 11, 12])

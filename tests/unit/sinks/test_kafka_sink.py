@@ -22,6 +22,7 @@ from aiokafka.errors import (
     OutOfOrderSequenceNumber,
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError, TransientError
@@ -240,10 +241,23 @@ class TestEncoding:
         assert [i for i, _, _ in groups[b"node-1:/p0"]] == [0, 2, 4]
         assert [i for i, _, _ in groups[b"node-1:/p1"]] == [1, 3, 5]
 
-    def test_record_over_max_request_bytes_is_rejected_before_sending(self) -> None:
-        out = self.encoder(max_request_bytes=2000).encode([event(0), event(1, message="x" * 5000), event(2)])
+    def test_record_over_max_request_bytes_has_its_message_cut_to_fit(self) -> None:
+        big = event(1, message="x" * 5000)
+        out = self.encoder(max_request_bytes=2000).encode([event(0), big, event(2)])
+        assert out.rejected == [] and out.truncated == 1
+        records = {i: (key, value, headers) for key, recs in out.groups["access-logs"].items()
+                   for i, value, headers in recs}
+        assert sorted(records) == [0, 1, 2]
+        key, value, headers = records[1]
+        assert 1900 < DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) <= 2000
+        sent = orjson.loads(value)
+        assert sent["tags"] == ["_truncated"] and big["message"].startswith(sent["message"])
+        assert "tags" not in big  # the sink's copy was cut, not the shared event
+
+    def test_record_too_large_without_its_message_is_rejected_before_sending(self) -> None:
+        out = self.encoder(max_request_bytes=2000).encode([event(0), event(1, blob="y" * 5000), event(2)])
         assert [i for i, _ in out.rejected] == [1]
-        assert "exceeds max_request_bytes (2000)" in out.rejected[0][1]
+        assert "exceeds max_request_bytes (2000) even with its message cut" in out.rejected[0][1]
         assert sorted(i for recs in out.groups["access-logs"].values() for i, _, _ in recs) == [0, 2]
 
     def test_odd_field_types_are_stringified_not_fatal(self) -> None:
