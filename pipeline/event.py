@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from parsers.types import Event
 from pipeline.acks import Receipt
 
-__all__ = ["Batch", "Event"]
+__all__ = ["DEFAULT_LOG_TYPE", "Batch", "Event"]
+
+# The log_type of an event that arrives without one (a foreign Kafka producer, a source with no
+# log_type and no parse transform): every sink routes it as this type, and the Kafka source stamps
+# it. `application` because its destinations exist by default in every sink (topic, index, table)
+# and its shape (message, level, logger) is the generic one.
+DEFAULT_LOG_TYPE = "application"
 
 
 @dataclass(slots=True)

@@ -158,7 +158,7 @@ class ClickHouseSink:
     async def send(self, events: list[Event]) -> Outcome:
         if self._tables_missing and self.config.create_tables:
             await self._prepare_tables()  # raises TransientError while it cannot
-        groups = _group(events)
+        groups = _group(events, self.config.default_log_type)
         rejected: list[tuple[int, str]] = []
         retry: list[int] = []
         delivered_any = False
@@ -221,11 +221,11 @@ class ClickHouseSink:
         return inserted, rejected
 
 
-def _group(events: list[Event]) -> dict[str, list[int]]:
-    """Event indices by table key."""
+def _group(events: list[Event], default_log_type: str) -> dict[str, list[int]]:
+    """Event indices by table key (events without a log_type count as `default_log_type`)."""
     groups: dict[str, list[int]] = {}
     for i, event in enumerate(events):
-        key = schema_key(event.get("log_type"))
+        key = schema_key(event.get("log_type") or default_log_type)
         indices = groups.get(key)
         if indices is None:
             indices = groups[key] = []

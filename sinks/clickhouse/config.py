@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.units import Duration
 
 DEFAULT_DSN = "chdb:"
@@ -58,8 +59,16 @@ class ClickHouseSinkConfig(SinkConfig):
         default=DEFAULT_TABLE,
         description="Table name template; the only placeholder is `{log_type}`, which is "
         "the event's log_type when it has a typed schema (application, access, error) and `other` for any "
-        "other or missing log_type (the generic table).",
+        "other log_type (the generic table); an event without one counts as `default_log_type`.",
         examples=["{log_type}_logs"],
+    )
+    default_log_type: str = Field(
+        default=DEFAULT_LOG_TYPE,
+        min_length=1,
+        description="log_type of events without one, which chooses their table: the same default in every "
+        "sink, so such an event lands in application_logs here, the application index in Elasticsearch and the "
+        "application topic in Kafka.",
+        examples=["application", "other"],
     )
     create_tables: bool = Field(
         default=True,

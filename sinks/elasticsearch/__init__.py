@@ -126,10 +126,11 @@ class ElasticsearchSink:
         self.stats = stats
         target = config.target_template
         try:
-            template = Template(target, missing=config.default_log_type, strict_dates=True)
+            template = Template(target, missing="unknown", strict_dates=True)
         except ValueError as exc:
             raise ConfigError([f"index: {exc}"]) from None
-        self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
+        namer = IndexNamer(template, {"log_type": config.default_log_type})
+        self.encoder = BulkEncoder(namer, config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
         self.template_body = template_body(config)
         self._auth = read_auth(config)
         self._factory = client_factory or default_client

@@ -45,10 +45,12 @@ class IndexNamer:
     JSON-quoted) name is computed once per pair, not per event.
     """
 
-    __slots__ = ("_cache", "_fields", "_stamp_len", "template")
+    __slots__ = ("_cache", "_defaults", "_fields", "_stamp_len", "template")
 
-    def __init__(self, template: Template) -> None:
+    def __init__(self, template: Template, defaults: dict[str, str] | None = None) -> None:
         self.template = template
+        # Values of fields the event lacks (log_type), for placeholders that have one.
+        self._defaults = {k: v for k, v in (defaults or {}).items() if k in template.fields}
         source = template.source
         fields = template.fields
         # Caching needs the cache key to cover everything render() reads: top-level fields only.
@@ -79,7 +81,8 @@ class IndexNamer:
         return self._render(event)
 
     def _render(self, event: Event) -> bytes:
-        name = self.template.render(event).lower()
+        missing = {k: v for k, v in self._defaults.items() if not event.get(k)} if self._defaults else None
+        name = self.template.render({**event, **missing} if missing else event).lower()
         return b'{"create":{"_index":' + orjson.dumps(name)
 
 

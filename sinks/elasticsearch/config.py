@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model, SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.template import check_name_template
 from pipeline.units import ByteSize, Duration
 
@@ -104,10 +105,12 @@ class ElasticsearchSinkConfig(SinkConfig):
         examples=["production"],
     )
     default_log_type: str = Field(
-        default="unknown",
+        default=DEFAULT_LOG_TYPE,
         min_length=1,
-        description="Value for `{field}` placeholders the event does not have.",
-        examples=["unknown"],
+        description="Value of `{log_type}` for events without one: the same default in every sink, so such "
+        "an event lands in the application index here, the application table in ClickHouse and the "
+        "application topic in Kafka. Other placeholders the event lacks render as `unknown`.",
+        examples=["application"],
     )
     template: IndexTemplateOptions = Field(
         default_factory=IndexTemplateOptions, description="The index template installed at start."

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from pipeline.config import SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.kafka_common import KafkaConnectionOptions
 from pipeline.units import ByteSize
 
@@ -26,10 +27,11 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         examples=["{log_type}-logs", "logs-{kubernetes.namespace}"],
     )
     default_log_type: str = Field(
-        default="application",
+        default=DEFAULT_LOG_TYPE,
         min_length=1,
         description="Value used for `{log_type}` (in `topic`, and in the "
-        "`log_type` header) when an event has no log_type, so unclassified lines land in an existing topic.",
+        "`log_type` header) when an event has no log_type, so unclassified lines land in an existing topic. "
+        "The same default in every sink (and the kafka source reads the header back).",
         examples=["application", "unknown"],
     )
     key: str | None = Field(

@@ -258,12 +258,15 @@ class TestClickHouse:
         run = Run(tmp_path, dsn)
         await run.deliver(events)
         assert chdb_client.query("SELECT level, logger, error_type, error_message, stack_trace, extra "
-                                 "FROM logs.application_logs").result_rows == \
+                                 "FROM logs.application_logs WHERE event_id = 'a'").result_rows == \
             [("ERROR", "db", "KeyError", "'id'", "Traceback...", {})]
         assert chdb_client.query("SELECT pid, toString(client_ip) FROM logs.error_logs").result_rows == \
             [(1234, "2001:db8::7")]
         assert chdb_client.query("SELECT event_id, log_type, level FROM logs.other_logs ORDER BY event_id"
-                                 ).result_rows == [("c", "nginx-json", "warn"), ("d", "", "")]
+                                 ).result_rows == [("c", "nginx-json", "warn")]
+        # No log_type: the default of every sink.
+        assert chdb_client.query("SELECT event_id FROM logs.application_logs ORDER BY event_id").result_rows == \
+            [("a",), ("d",)]
 
     async def test_a_table_of_an_older_version_gets_the_new_columns(
             self, tmp_path: Path, dsn: str, chdb_client: Any) -> None:

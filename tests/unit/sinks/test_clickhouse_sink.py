@@ -130,11 +130,19 @@ class TestDelivery:
         assert h.released == [Status.DELIVERED]
         assert client.ids("access_logs") == ["e0"]
         assert client.ids("error_logs") == ["e1"]
-        assert client.ids("application_logs") == ["e2"]
-        assert client.ids("other_logs") == ["e3", "e4"]
+        # No log_type: the default of every sink, application.
+        assert client.ids("application_logs") == ["e2", "e4"]
+        assert client.ids("other_logs") == ["e3"]
         assert client.rows["other_logs"][0]["log_type"] == "nginx-json"
         assert client.closed
         assert h.stats.events_out == 5
+
+    async def test_default_log_type_chooses_the_table_of_events_without_one(self, tmp_path: Path) -> None:
+        client = FakeClient()
+        async with Harness(tmp_path, client, default_log_type="other") as h:
+            await h.put([event(0, None), event(1, "")])
+            await h.finish()
+        assert client.ids("other_logs") == ["e0", "e1"]
 
     async def test_start_creates_database_and_four_tables(self, tmp_path: Path) -> None:
         client = FakeClient()

@@ -50,6 +50,15 @@ class TestEncoder:
                                                              "message": "x"}])
         assert decode(chunks[0].body)[0] == {"create": {"_index": "logs-unknown-2024.03.01"}}
 
+    def test_a_missing_log_type_gets_the_default_and_other_fields_unknown(self) -> None:
+        template = Template("logs-{log_type}-{service}-%Y", missing="unknown", strict_dates=True)
+        encoder = BulkEncoder(IndexNamer(template, {"log_type": "application"}), 1 << 20)
+        events = [{"@timestamp": "2024-03-01T00:00:00.000Z", "message": "x"}, event(1, service="Shop")]
+        chunks, _ = encoder.encode(events * 2)  # twice: the cached names too
+        names = [a["create"]["_index"] for a in decode(chunks[0].body)[0::2]]
+        assert names == ["logs-application-unknown-2024", "logs-access-shop-2024"] * 2
+        assert "log_type" not in events[0]
+
     def test_index_is_lowercased_and_non_string_ids_are_text(self) -> None:
         chunks, _ = BulkEncoder(namer(), 1 << 20).encode([event(0, log_type="Access", event_id=42)])
         assert decode(chunks[0].body)[0] == {"create": {"_index": "logs-access-2024.03.01", "_id": "42"}}

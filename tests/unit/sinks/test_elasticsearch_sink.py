@@ -377,8 +377,9 @@ class TestDataStream:
             await h.put([event(0), event(1, log_type="error"), {**event(2), "log_type": None}])
             await h.finish()
         actions = script.bulk_bodies()[0][0::2]
+        # No log_type: the default of every sink, application.
         assert [a["create"]["_index"] for a in actions] == ["logs-access-prod", "logs-error-prod",
-                                                            "logs-unknown-prod"]
+                                                            "logs-application-prod"]
         assert template_body(h.config)["data_stream"] == {}
 
 
