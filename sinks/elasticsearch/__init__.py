@@ -135,17 +135,21 @@ class ElasticsearchSink:
         self._auth = read_auth(config)
         self._factory = client_factory or default_client
         self._client: AsyncElasticsearch | None = None
+        self._closed = False  # after aclose, only start() opens a client again (not a late healthcheck)
         self._hosts = ", ".join(redact_host(h) for h in config.hosts)
         self._items = items_counter(metrics)
 
     @property
     def client(self) -> AsyncElasticsearch:
         if self._client is None:
+            if self._closed:
+                raise TransientError(f"elasticsearch sink {self.name} is closed")
             self._client = self._factory(self.config, self._auth)
         return self._client
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self._closed = False
         opts = self.config.template
         if not opts.install:
             return
@@ -191,6 +195,8 @@ class ElasticsearchSink:
             raise TransientError(f"elasticsearch at {self._hosts}: cluster health is red")
 
     async def aclose(self) -> None:
+        """Close the client, on every path (also when start never succeeded); safe to call twice."""
+        self._closed = True
         client, self._client = self._client, None
         if client is not None:
             await client.close()

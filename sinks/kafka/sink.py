@@ -107,6 +107,7 @@ class KafkaSink:
         self._enqueued: asyncio.Future[None] | None = None  # resolved once the latest send has enqueued
         self._partitioner = DefaultPartitioner()
         self._turns: dict[str, int] = {}  # per topic, the round-robin turn of unkeyed sends
+        self._closed = False  # after aclose, only start() makes a producer again (not a late send)
 
     # -- lifecycle ---------------------------------------------------------
     def _new_producer(self) -> Any:
@@ -141,10 +142,13 @@ class KafkaSink:
             self.log.warning(
                 "kafka producer did not flush in time; unacknowledged batches are retried after restart",
             )
+            await _force_close(producer)
         except Exception as exc:
             self.log.warning("kafka producer stop failed", extra={"error": describe_error(exc)})
+            await _force_close(producer)
 
     async def start(self) -> None:
+        self._closed = False
         if self._producer is None:
             await self._start_producer()
         if self.config.create_topics:
@@ -175,6 +179,8 @@ class KafkaSink:
             ) from None
 
     async def aclose(self) -> None:
+        """Stop the producer, on every path (also when start never succeeded); safe to call twice."""
+        self._closed = True
         producer, self._producer = self._producer, None
         if producer is not None:
             await self._stop_producer(producer)
@@ -238,6 +244,8 @@ class KafkaSink:
 
     # -- send --------------------------------------------------------------
     async def _producer_for_send(self) -> Any:
+        if self._closed:
+            raise TransientError(f"kafka sink {self.name} is closed")
         async with self._reset_lock:
             if self._broken_generation == self._producer_generation or self._producer is None:
                 old, self._producer = self._producer, None
@@ -408,6 +416,18 @@ class KafkaSink:
         if self.stats is not None:
             self.stats.bytes_out += wire_bytes
         return delivered
+
+
+async def _force_close(producer: Any) -> None:
+    """After a stop() that gave up: stop its sender task and close its connections, which stop()
+    only reaches after the flush (aiokafka has no public call for this)."""
+    try:
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            await asyncio.wait_for(sender.close(), 5)
+        await asyncio.wait_for(producer.client.close(), 5)
+    except Exception as exc:
+        log.warning("kafka producer connections not closed", extra={"error": describe_error(exc)})
 
 
 def _has_leaders(metadata: Any, topic: str) -> bool:

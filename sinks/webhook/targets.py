@@ -72,18 +72,21 @@ class _HttpTarget:
         self._options = options
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False  # after aclose, only open() makes a session again (not a late check)
         self._timeout = aiohttp.ClientTimeout(total=options.timeout)
         self.last_error: str | None = None
 
     async def open(self) -> None:
+        self._closed = False
         if self._session is None:
             factory = self._session_factory or (lambda: aiohttp.ClientSession())
             self._session = factory()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -96,6 +99,8 @@ class _HttpTarget:
         return headers
 
     async def _request(self, method: str, url: str, shown: str, data: bytes | None = None) -> None:
+        if self._closed:
+            raise DeliveryError(f"target {self.name!r}: closed")
         await self.open()
         assert self._session is not None
         try:

@@ -309,6 +309,43 @@ class TestStart:
         assert FakeProducer.instances[0].stopped
 
 
+    async def test_a_stop_that_cannot_flush_still_closes_the_connections(self) -> None:
+        # With the broker gone, stop() waits for a flush that never comes: after request_timeout
+        # the sender task is stopped and the connections closed anyway (nothing left to leak).
+        closed: list[str] = []
+
+        class Sender:
+            async def close(self) -> None:
+                closed.append("sender")
+
+        class Hanging(FakeProducer):
+            async def stop(self) -> None:
+                await asyncio.sleep(3600)
+
+        def factory(**kwargs: Any) -> FakeProducer:
+            producer = Hanging({"application-logs": 1, "access-logs": 1, "error-logs": 1}, **kwargs)
+            producer._sender = Sender()
+
+            async def close_client() -> None:
+                closed.append("client")
+
+            producer.client.close = close_client  # type: ignore[attr-defined]
+            return producer
+
+        sink = KafkaSink("kafka", make_config(request_timeout="50ms"), producer_factory=factory)
+        await sink.start()
+        await sink.aclose()
+        assert closed == ["sender", "client"]
+
+    async def test_no_producer_is_made_after_aclose(self) -> None:
+        sink = make_sink()
+        await sink.start()
+        await sink.aclose()
+        with pytest.raises(TransientError, match="closed"):
+            await sink.send([event(0)])
+        assert len(FakeProducer.instances) == 1
+
+
 class TestSend:
     async def test_delivers_every_record_keyed_by_stream(self) -> None:
         stats = ComponentStats("kafka", "sink", "kafka")
