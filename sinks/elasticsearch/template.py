@@ -6,9 +6,9 @@ inherits the guess. Strings not named here become `keyword` (ignore_above 1024)
 rather than text + keyword multi-fields: log fields are filtered and
 aggregated. The long free-text fields (`message`, `error.message`,
 `error.stack_trace`) are searched as text, of any length: with
-`match_only_text` (the type Elasticsearch made for logs: no scoring and no
-positions stored, phrase queries checked against the source, about half the
-index size of `text`) where the cluster has it, else `text` without norms. It
+`match_only_text` (the type Elasticsearch made for logs: indexed without
+frequencies, positions or norms, so smaller; no scoring; phrase queries
+checked against the source) where the cluster has it, else `text` without norms. It
 lives in the mapper-extras module, which every distribution ships but a
 stripped build (the integration-test distribution) may lack: `text_type: auto`
 tries it and falls back.
