@@ -43,7 +43,8 @@ class IndexTemplateOptions(Model):
         description="Type of the free-text fields (`message`, `error.message`, `error.stack_trace`), searched "
         "whatever their length. `match_only_text`: made for logs, a smaller index (no frequencies, positions or "
         "norms; no scores; phrase queries still work, slower); needs Elasticsearch's mapper-extras module. "
-        "`text`: full text without norms. `auto`: match_only_text, or text (with a warning) on a cluster that lacks it.",
+        "`text`: full text without norms. `auto`: match_only_text, or text (with a warning) on a cluster "
+        "that lacks it.",
         examples=["auto", "text"],
     )
     settings: dict[str, str | int | float | bool] = Field(
