@@ -3,12 +3,15 @@
     scripts/services up elasticsearch        # for the elasticsearch run
     python bench/bench_stores.py [--events 200000] [--stores elasticsearch,clickhouse]
                                  [--es-url http://127.0.0.1:9200] [--send-events 5000] [--in-flight 2]
+                                 [--ch-dedup default|on|off]
 
 For each store: N events shaped like parsed nginx access lines (made in memory before
 the clock starts) go in batches of 1000 through a bounded queue into the real
 SinkDriver and sink, until every batch is settled; events/s = N / wall time. The
 Elasticsearch run writes daily indices `bench-<id>-access-*` (deleted afterwards);
-the ClickHouse run writes to chDB (the embedded engine) in a temporary directory.
+the ClickHouse run writes to chDB (the embedded engine) in a temporary directory, then
+times a few queries as stored (`final = 0`) and with replays collapsed (`final = 1`,
+what `pipeline query` uses).
 
 Also measured: the sink's own Python work alone (bulk NDJSON encoding; conversion to
 typed columns), which bounds what one process can push into either store.
@@ -126,19 +129,55 @@ async def bench_elasticsearch(events: list[dict[str, Any]], args: argparse.Names
     return elapsed
 
 
+CH_QUERIES = {
+    "count": "SELECT count() FROM logs.access_logs",
+    "status": "SELECT status, count() FROM logs.access_logs GROUP BY status",
+    "hour": "SELECT toStartOfHour(timestamp) AS h, count(), avg(request_time) FROM logs.access_logs "
+            "WHERE status >= 400 GROUP BY h ORDER BY h",
+}
+
+
 async def bench_clickhouse(events: list[dict[str, Any]], args: argparse.Namespace, tmp: Path) -> float:
     from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
 
-    config = ClickHouseSinkConfig.model_validate({
+    raw: dict[str, Any] = {
         "type": "clickhouse", "inputs": ["gen"], "dsn": f"chdb://{tmp / 'chdb'}",
         "batch": {"max_events": args.send_events, "timeout": "100ms"}, "max_in_flight": args.in_flight,
-    })
+    }
+    if args.ch_dedup != "default":
+        raw["dedup"] = args.ch_dedup == "on"
+    config = ClickHouseSinkConfig.model_validate(raw)
     sink = ClickHouseSink("bench", config, data_dir=tmp, metrics=Metrics())
     # One warm-up insert: clickhouse-connect imports pandas/numpy lazily on the first insert.
     await sink.start()
     await sink.send(events[:10])
     await sink.aclose()
-    return (await drive(sink, config, events, tmp))[0]
+    elapsed = (await drive(sink, config, events, tmp))[0]
+    await clickhouse_queries(sink, config.dedup)
+    return elapsed
+
+
+async def clickhouse_queries(sink: Any, dedup: bool) -> None:
+    """Median latency of a few typical queries, as stored (final = 0) and with replays collapsed (final = 1)."""
+    await sink.client.open()
+    try:
+        engine = (await sink.client.query(
+            "SELECT engine FROM system.tables WHERE database = 'logs' AND name = 'access_logs'")).rows[0][0]
+        parts = (await sink.client.query(
+            "SELECT count() FROM system.parts WHERE database = 'logs' AND table = 'access_logs' AND active")).rows
+        print(f"clickhouse table: {engine} (dedup {dedup}), {parts[0][0]} active parts")
+        for name, sql in CH_QUERIES.items():
+            times = {}
+            for final in (0, 1):
+                runs = []
+                for _ in range(15):
+                    started = time.perf_counter()
+                    await sink.client.query(sql, settings={"final": final})
+                    runs.append(time.perf_counter() - started)
+                times[final] = sorted(runs)[7] * 1000  # the median
+            print(f"  query {name:<8} final=0 {times[0]:7.1f} ms   final=1 {times[1]:7.1f} ms")
+    finally:
+        await sink.client.aclose()
 
 
 def python_work(events: list[dict[str, Any]]) -> dict[str, float]:
@@ -166,6 +205,8 @@ async def main() -> None:
     parser.add_argument("--es-url", default="http://127.0.0.1:9200")
     parser.add_argument("--send-events", type=int, default=5000, help="driver batch.max_events (events per send)")
     parser.add_argument("--in-flight", type=int, default=2, help="max_in_flight (chDB always uses one thread)")
+    parser.add_argument("--ch-dedup", choices=("default", "on", "off"), default="default",
+                        help="clickhouse dedup (ReplacingMergeTree) on or off; default: the sink's default")
     args = parser.parse_args()
 
     print(machine())

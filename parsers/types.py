@@ -28,7 +28,11 @@ JSON_FAILURE = "_jsonparsefailure"
 GEOIP_FAILURE = "_geoip_lookup_failure"
 """The IP field held an invalid address or a public address with no database record."""
 TRUNCATED = "_truncated"
-"""The line was cut at ``max_line_bytes`` by the reader."""
+"""The line was cut at ``max_line_bytes`` by the reader, or its message cut by a sink to fit the
+sink's size limit (Kafka ``max_request_bytes``, Elasticsearch ``max_document_bytes``)."""
+INGEST_TIMESTAMP = "_ingest_timestamp"
+"""The event arrived without ``@timestamp`` (a foreign Kafka producer): it holds the time the record
+entered Kafka (the record's timestamp), not the time the event happened."""
 INVALID_UTF8 = "_invalid_utf8"
 """The line held bytes that are not UTF-8; they were replaced by U+FFFD."""
 PARSE_EXCEPTION = "_parseexception"

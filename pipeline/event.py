@@ -16,7 +16,13 @@ import orjson
 from parsers.types import Event
 from pipeline.acks import Receipt
 
-__all__ = ["Batch", "Event", "deep_copy"]
+__all__ = ["DEFAULT_LOG_TYPE", "Batch", "Event", "deep_copy"]
+
+# The log_type of an event that arrives without one (a foreign Kafka producer, a source with no
+# log_type and no parse transform): every sink routes it as this type, and the Kafka source stamps
+# it. `application` because its destinations exist by default in every sink (topic, index, table)
+# and its shape (message, level, logger) is the generic one.
+DEFAULT_LOG_TYPE = "application"
 
 
 def deep_copy(value: Any) -> Any:

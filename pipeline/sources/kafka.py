@@ -12,6 +12,12 @@ Records that are not JSON objects go to the dead-letter queue with their
 topic, partition and offset; they count as settled, so they never hold back
 a commit.
 
+Events from a foreign producer may lack what our agent always sets; decoding
+completes them, the same way on every replay: no `@timestamp` -> the record's
+Kafka timestamp, tagged `_ingest_timestamp`; no `log_type` -> the source's
+`log_type`, else the record's `log_type` header, else `application` (every
+sink's default); no `event_id` -> `<topic>-<partition>-<offset>`.
+
 Rebalances: on revoke, wait (bounded) for the partitions' in-flight batches,
 commit what was released, then drop their trackers; a late release for a
 dropped tracker is ignored (each assignment gets a fresh tracker object, so a
@@ -35,11 +41,13 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import Field, model_validator
 
+from parsers.dates import rfc3339_ms
+from parsers.types import INGEST_TIMESTAMP, add_tag
 from pipeline.acks import Receipt, Status
 from pipeline.config import SourceConfig
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
-from pipeline.event import Batch, Event
+from pipeline.event import DEFAULT_LOG_TYPE, Batch, Event
 from pipeline.kafka_common import KafkaConnectionOptions, client_kwargs, describe_error
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
@@ -60,7 +68,8 @@ class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
     type: Literal["kafka"]
     log_type: str | None = Field(
         default=None,
-        description="log_type set on events that arrive without one (the agent normally sets it).",
+        description="log_type set on events that arrive without one (the agent always sets it). Unset: the "
+        "record's `log_type` header (the kafka sink writes it), else `application`, the default of every sink.",
         examples=["application"],
     )
     topics: list[str] | None = Field(
@@ -425,8 +434,8 @@ class KafkaSource:
                     source["offset"] = msg.offset
                 else:
                     event["source"] = {"topic": topic, "partition": partition, "offset": msg.offset}
-                if log_type is not None and not event.get("log_type"):
-                    event["log_type"] = log_type
+                if not event.get("log_type") or not event.get("@timestamp") or not event.get("event_id"):
+                    _complete(event, msg, log_type)
                 events.append(event)
         ctx.stats.bytes_in += nbytes
         return events, ranges, bad, reasons
@@ -499,6 +508,23 @@ class KafkaSource:
         await self.commit()
         self.consumer = None
         await self._stop_consumer(consumer)
+
+
+def _complete(event: Event, msg: Any, log_type: str | None) -> None:
+    """Fill in what a foreign producer's event lacks, from the record itself (stable across replays)."""
+    if not event.get("log_type"):
+        if log_type is None:
+            header = next((v for k, v in msg.headers or () if k == "log_type"), None)
+            log_type = header.decode("utf-8", "replace") if header else DEFAULT_LOG_TYPE
+        event["log_type"] = log_type
+    if not event.get("@timestamp"):
+        ms = msg.timestamp if isinstance(msg.timestamp, int) and msg.timestamp >= 0 else int(time.time() * 1000)
+        secs, ms = divmod(ms, 1000)
+        event["@timestamp"] = f"{rfc3339_ms(secs)[:-4]}{ms:03d}Z"
+        add_tag(event, INGEST_TIMESTAMP)
+    if not event.get("event_id"):
+        source = event["source"]
+        event["event_id"] = f"{source['topic']}-{source['partition']}-{source['offset']}"
 
 
 def _dead_letter(topic: str, partition: int, msg: Any) -> dict[str, Any]:

@@ -116,14 +116,18 @@ class ClickHouseSink:
             if self.config.create_tables:
                 await self.client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
                 for key, schema in SCHEMAS.items():
+                    table = self.tables[key]
                     await self.client.command(
                         schema.ddl(
-                            self.database,
-                            self.tables[key],
-                            dedup=self.config.dedup,
-                            retention_days=self.config.retention_days,
+                            self.database, table, dedup=self.config.dedup, retention_days=self.config.retention_days
                         )
                     )
+                    # A table made by an older version gets the columns added since (inserts name them all).
+                    result = await self.client.query(
+                        f"SELECT name FROM system.columns WHERE database = '{self.database}' AND table = '{table}'"
+                    )
+                    for alter in schema.add_missing_columns(self.database, table, {r[0] for r in result.rows}):
+                        await self.client.command(alter)
                 self._tables_missing = False
                 return
             missing = [
@@ -166,7 +170,7 @@ class ClickHouseSink:
     async def send(self, events: list[Event]) -> Outcome:
         if self._tables_missing and self.config.create_tables:
             await self._prepare_tables()  # raises TransientError while it cannot
-        groups = _group(events)
+        groups = _group(events, self.config.default_log_type)
         rejected: list[tuple[int, str]] = []
         retry: list[int] = []
         delivered_any = False
@@ -229,11 +233,11 @@ class ClickHouseSink:
         return inserted, rejected
 
 
-def _group(events: list[Event]) -> dict[str, list[int]]:
-    """Event indices by table key."""
+def _group(events: list[Event], default_log_type: str) -> dict[str, list[int]]:
+    """Event indices by table key (events without a log_type count as `default_log_type`)."""
     groups: dict[str, list[int]] = {}
     for i, event in enumerate(events):
-        key = schema_key(event.get("log_type"))
+        key = schema_key(event.get("log_type") or default_log_type)
         indices = groups.get(key)
         if indices is None:
             indices = groups[key] = []

@@ -29,7 +29,7 @@ class SyncClient(Protocol):
 
     def command(self, cmd: str) -> Any: ...
 
-    def query(self, query: str) -> Any: ...
+    def query(self, query: str, settings: dict[str, Any] | None = None) -> Any: ...
 
     def insert(
         self,
@@ -160,6 +160,8 @@ def describe(exc: BaseException) -> str:
 
 # Statements that return rows; anything else (DDL, OPTIMIZE, ...) runs as a command.
 ROW_STATEMENTS = ("select", "with", "show", "describe", "desc", "explain", "exists", "(")
+# Replays collapsed at read time on ReplacingMergeTree tables (ignored by other engines).
+OPERATOR_QUERY_SETTINGS = {"final": 1}
 
 
 @dataclass
@@ -213,14 +215,18 @@ class ClickHouseClient:
     async def command(self, sql: str) -> Any:
         return await self._call(self._require().command, sql)
 
-    async def query(self, sql: str) -> QueryResult:
-        result = await self._call(self._require().query, sql)
+    async def query(self, sql: str, settings: dict[str, Any] | None = None) -> QueryResult:
+        result = await self._call(self._require().query, sql, settings=settings)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     async def statement(self, sql: str) -> QueryResult | str:
-        """Run any statement: rows for the ones that return rows, else the command's answer as text."""
+        """Run an operator's statement: rows for the ones that return rows, else the command's answer.
+
+        Row queries run with `final = 1`: on the ReplacingMergeTree tables (`dedup`) an event replayed
+        after a crash is counted once even before the background merge removed its copy.
+        """
         if sql.lstrip().lower().startswith(ROW_STATEMENTS):
-            return await self.query(sql)
+            return await self.query(sql, settings=OPERATOR_QUERY_SETTINGS)
         return str(await self.command(sql))
 
     async def insert(

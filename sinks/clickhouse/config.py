@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.units import Duration
 from pipeline.urls import check_http_url
 
@@ -59,19 +60,34 @@ class ClickHouseSinkConfig(SinkConfig):
         default=DEFAULT_TABLE,
         description="Table name template; the only placeholder is `{log_type}`, which is "
         "the event's log_type when it has a typed schema (application, access, error) and `other` for any "
-        "other or missing log_type (the generic table).",
+        "other log_type (the generic table); an event without one counts as `default_log_type`.",
         examples=["{log_type}_logs"],
+    )
+    default_log_type: str = Field(
+        default=DEFAULT_LOG_TYPE,
+        min_length=1,
+        description="log_type of events without one, which chooses their table: the same default in every "
+        "sink, so such an event lands in application_logs here, the application index in Elasticsearch and the "
+        "application topic in Kafka.",
+        examples=["application", "other"],
     )
     create_tables: bool = Field(
         default=True,
         description="Create the database and the four tables (application, access, error, other) "
-        "at start when missing. Existing tables are never altered.",
+        "at start when missing. An existing table only gets the columns a newer version added "
+        "(`ADD COLUMN IF NOT EXISTS`, a metadata change); its engine, sort key and existing columns are never "
+        "changed.",
     )
     dedup: bool = Field(
-        default=False,
-        description="Create tables as ReplacingMergeTree keyed on event_id (event_id joins the "
-        "ORDER BY), so a replayed event collapses with its first copy at merge time (query with FINAL to see "
-        "collapsed rows before merges). Inserts are idempotent on retry either way (insert_deduplication_token).",
+        default=True,
+        description="Create tables as ReplacingMergeTree with event_id ending the ORDER BY, so an event "
+        "replayed after a crash (the same event_id, timestamp and sort-key values, in any grouping) collapses with "
+        "its first copy. Parts merge in the background: until then both copies are stored, and a query sees one "
+        "only with `FINAL` or the setting `final = 1`, which `pipeline query` sets (put it in the users' ClickHouse "
+        "profile for other clients). Events without an event_id get one hashed from their content. Costs: see "
+        "docs/sinks.md. false: plain MergeTree, replays stay visible as duplicates. Applies to tables this "
+        "sink creates; an existing table keeps its engine. Retried inserts are idempotent either way "
+        "(insert_deduplication_token).",
     )
     retention_days: int = Field(
         default=30,
@@ -126,6 +142,10 @@ class ClickHouseSinkConfig(SinkConfig):
         if dsn_db and "database" in self.model_fields_set and dsn_db != self.database:
             raise ValueError(f"database {self.database!r} differs from the DSN's database {dsn_db!r}")
         return self
+
+    def max_event_bytes(self) -> int | None:
+        """No limit: String columns take values of any length, and inserts are split by the driver's batching."""
+        return None
 
     @property
     def effective_database(self) -> str:

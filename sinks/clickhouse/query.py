@@ -5,6 +5,12 @@ embedded chDB directory opens in one process at a time, so while the daemon
 runs and holds it, the statement goes through the daemon instead: `POST /query`
 on its API (`api.address`, loopback by default), answered from the sink's own
 connection. When no daemon answers there, the directory is opened directly.
+
+Queries run with the setting `final = 1`: on the sink's ReplacingMergeTree
+tables (`dedup`, the default) an event replayed after a crash is counted once
+even before the background merge removed its copy. `SETTINGS final = 0` at the
+end of the SQL shows the stored rows as they are. IPv4 addresses, stored in
+IPv6 columns as `::ffff:a.b.c.d`, print as `a.b.c.d`.
 """
 
 from __future__ import annotations

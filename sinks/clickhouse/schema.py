@@ -14,6 +14,7 @@ defence (see the sink's bisection).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import socket
 from collections.abc import Callable, Sequence
@@ -296,6 +297,7 @@ COMMON: tuple[Column, ...] = (
     _col("k8s_node", LC, "kubernetes.node"),
     _col("tags", "Array(LowCardinality(String))"),
 )
+_EVENT_ID = [c.name for c in COMMON].index("event_id")
 GEO: tuple[Column, ...] = (
     _col("country", LC, "geoip.country_iso_code"),
     _col("city", "String", "geoip.city_name"),
@@ -369,6 +371,14 @@ class TableSchema:
             f"{ttl}\nSETTINGS {settings}"
         )
 
+    def add_missing_columns(self, database: str, table: str, existing: set[str]) -> list[str]:
+        """`ALTER TABLE ... ADD COLUMN` for columns a table made by an older version lacks (metadata only)."""
+        return [
+            f"ALTER TABLE `{database}`.`{table}` ADD COLUMN IF NOT EXISTS `{n}` {t}"
+            for n, t in zip(self.names, self.types, strict=True)
+            if n not in existing
+        ]
+
 
 # Field names follow parsers/formats (access.py, error.py, application.py) and parsers/geoip.py.
 SCHEMAS: dict[str, TableSchema] = {
@@ -379,7 +389,10 @@ SCHEMAS: dict[str, TableSchema] = {
             _col("level", LC),
             _col("logger", LC),
             _col("thread", "String"),
-            _col("stack_trace", "String"),
+            # The application parser puts exceptions under `error` (parsers/formats/application.py).
+            _col("error_type", LC, "error.type"),
+            _col("error_message", "String", "error.message"),
+            _col("stack_trace", "String", "error.stack_trace"),
             _col("request_id", "String"),
             _col("trace_id", "String"),
             _col("span_id", "String"),
@@ -427,6 +440,8 @@ SCHEMAS: dict[str, TableSchema] = {
             _col("request", "String"),
             _col("method", LC),
             _col("path", "String"),
+            _col("query", "String"),
+            _col("http_version", LC),
             _col("upstream", "String"),
             _col("host_header", LC),
             _col("referrer", "String"),
@@ -501,6 +516,15 @@ def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]
     return out
 
 
+def _derive_ids(ids: list[Any], events: Sequence[Event]) -> None:
+    """A content hash for events without an event_id (stdin, foreign producers): the same event
+    replayed gets the same id, so ReplacingMergeTree collapses it; only events equal in every field share one."""
+    for i, value in enumerate(ids):
+        if value == "":
+            body = orjson.dumps(events[i], default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+            ids[i] = "h-" + hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
 @dataclass
 class Rows:
     """A batch converted for one table: column-oriented data, and which events it holds."""
@@ -530,6 +554,9 @@ def to_columns(schema: TableSchema, events: Sequence[Event], indices: Sequence[i
             bad.setdefault(i, reason)
         if spill:
             spills.append((".".join(column.path), spill))
+    ids = columns[_EVENT_ID]
+    if "" in ids:
+        _derive_ids(ids, events)
     extra = _extra(schema, events)
     for key, spill in spills:
         for i, raw in spill.items():

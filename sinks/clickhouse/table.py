@@ -8,6 +8,7 @@ numbers stay numbers, everything else becomes the text the table shows.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
 
@@ -21,6 +22,10 @@ def json_value(value: Any) -> Any:
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, ipaddress.IPv6Address):
+        return str(value.ipv4_mapped or value)  # IPv4 stored as ::ffff:a.b.c.d prints as a.b.c.d
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="milliseconds")
     if isinstance(value, float):

@@ -43,7 +43,7 @@ from sinks.elasticsearch.bulk import (
     response_filter,
 )
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
-from sinks.elasticsearch.template import install, template_body
+from sinks.elasticsearch.template import install, lacks_match_only_text, template_body
 
 __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
 
@@ -126,35 +126,56 @@ class ElasticsearchSink:
         self.stats = stats
         target = config.target_template
         try:
-            template = Template(target, missing=config.default_log_type, strict_dates=True)
+            template = Template(target, missing="unknown", strict_dates=True)
         except ValueError as exc:
             raise ConfigError([f"index: {exc}"]) from None
-        self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes)
+        namer = IndexNamer(template, {"log_type": config.default_log_type})
+        self.encoder = BulkEncoder(namer, config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
         self.template_body = template_body(config)
         self._auth = read_auth(config)
         self._factory = client_factory or default_client
         self._client: AsyncElasticsearch | None = None
+        self._closed = False  # after aclose, only start() opens a client again (not a late healthcheck)
         self._hosts = ", ".join(redact_host(h) for h in config.hosts)
         self._items = items_counter(metrics)
 
     @property
     def client(self) -> AsyncElasticsearch:
         if self._client is None:
+            if self._closed:
+                raise TransientError(f"elasticsearch sink {self.name} is closed")
             self._client = self._factory(self.config, self._auth)
         return self._client
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self._closed = False
         opts = self.config.template
         if not opts.install:
             return
         try:
-            written = await install(self.client, opts.name, self.template_body)
+            try:
+                written = await install(self.client, opts.name, self.template_body)
+            except ApiError as exc:
+                if opts.text_type != "auto" or not lacks_match_only_text(str(exc.body)):
+                    raise
+                self.log.warning(
+                    "this Elasticsearch has no match_only_text type (mapper-extras module missing): "
+                    "free-text fields are mapped as text",
+                    extra={"template": opts.name},
+                )
+                self.template_body = template_body(self.config, "text")
+                written = await install(self.client, opts.name, self.template_body)
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else 0
             if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
+                hint = (
+                    " (this cluster has no match_only_text type: set template.text_type to auto or text)"
+                    if lacks_match_only_text(str(exc.body))
+                    else ""
+                )
                 raise StartError(
-                    "template", f"Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}"
+                    "template", f"Elasticsearch refused index template {opts.name!r}: {api_error_text(exc)}{hint}"
                 ) from None
             raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
         except TransportError as exc:
@@ -174,6 +195,8 @@ class ElasticsearchSink:
             raise TransientError(f"elasticsearch at {self._hosts}: cluster health is red")
 
     async def aclose(self) -> None:
+        """Close the client, on every path (also when start never succeeded); safe to call twice."""
+        self._closed = True
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -181,6 +204,12 @@ class ElasticsearchSink:
     # -- sending ---------------------------------------------------------------------------
     async def send(self, events: list[Event]) -> Outcome:
         chunks, rejected = self.encoder.encode(events)
+        truncated = sum(c.truncated for c in chunks)
+        if truncated:
+            self.log.warning(
+                "messages cut to fit max_document_bytes (tagged _truncated)",
+                extra={"events": truncated, "max_document_bytes": self.config.max_document_bytes},
+            )
         out = ItemOutcomes(rejected=rejected)
         for n, chunk in enumerate(chunks):
             try:
@@ -226,7 +255,13 @@ class ElasticsearchSink:
     async def _too_large(self, chunk: Chunk, out: ItemOutcomes, exc: ApiError) -> None:
         """HTTP 413: the node's http.max_content_length is below bulk_max_bytes. Halve until it fits."""
         if len(chunk.positions) == 1:
-            out.rejected.append((chunk.positions[0], f"request_entity_too_large: {api_error_text(exc)}"))
+            out.rejected.append(
+                (
+                    chunk.positions[0],
+                    f"request_entity_too_large: {api_error_text(exc)} (a document of {len(chunk.body)} bytes "
+                    "alone: set max_document_bytes below the cluster's http.max_content_length)",
+                )
+            )
             return
         # Actions and documents are one line each (JSON escapes newlines): split between pairs.
         lines = chunk.body.split(b"\n")

@@ -21,6 +21,7 @@ import orjson
 
 from pipeline.event import Event
 from pipeline.template import Template
+from sinks.encoding import fit_message
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_TYPES = frozenset({"es_rejected_execution_exception", "circuit_breaking_exception"})
@@ -34,6 +35,7 @@ class Chunk:
 
     body: bytes
     positions: list[int]
+    truncated: int = 0  # documents in it whose message was cut to max_doc_bytes
 
 
 class IndexNamer:
@@ -43,10 +45,12 @@ class IndexNamer:
     JSON-quoted) name is computed once per pair, not per event.
     """
 
-    __slots__ = ("_cache", "_fields", "_stamp_len", "template")
+    __slots__ = ("_cache", "_defaults", "_fields", "_stamp_len", "template")
 
-    def __init__(self, template: Template) -> None:
+    def __init__(self, template: Template, defaults: dict[str, str] | None = None) -> None:
         self.template = template
+        # Values of fields the event lacks (log_type), for placeholders that have one.
+        self._defaults = {k: v for k, v in (defaults or {}).items() if k in template.fields}
         source = template.source
         fields = template.fields
         # Caching needs the cache key to cover everything render() reads: top-level fields only.
@@ -77,17 +81,24 @@ class IndexNamer:
         return self._render(event)
 
     def _render(self, event: Event) -> bytes:
-        name = self.template.render(event).lower()
+        missing = {k: v for k, v in self._defaults.items() if not event.get(k)} if self._defaults else None
+        name = self.template.render({**event, **missing} if missing else event).lower()
         return b'{"create":{"_index":' + orjson.dumps(name)
 
 
 class BulkEncoder:
-    """Events -> bulk bodies no larger than `max_bytes` (an action larger on its own goes alone)."""
+    """Events -> bulk bodies no larger than `max_bytes` (an action larger on its own goes alone).
 
-    def __init__(self, namer: IndexNamer, max_bytes: int, id_field: str = "event_id") -> None:
+    A document over `max_doc_bytes` has its message cut to fit and is tagged `_truncated`; one
+    too large even without its message is rejected."""
+
+    def __init__(
+        self, namer: IndexNamer, max_bytes: int, id_field: str = "event_id", max_doc_bytes: int | None = None
+    ) -> None:
         self.namer = namer
         self.max_bytes = max_bytes
         self.id_field = id_field
+        self.max_doc_bytes = max_doc_bytes
 
     def encode(
         self,
@@ -99,8 +110,10 @@ class BulkEncoder:
         rejected: list[tuple[int, str]] = []
         parts: list[bytes] = []
         chunk_positions: list[int] = []
+        truncated = 0
         size = 0
         limit = self.max_bytes
+        max_doc = self.max_doc_bytes
         prefix_of = self.namer.action_prefix
         id_field = self.id_field
         dumps = orjson.dumps
@@ -111,6 +124,19 @@ class BulkEncoder:
             except orjson.JSONEncodeError as exc:
                 rejected.append((pos, f"serialization_error: {exc}"))
                 continue
+            if max_doc is not None and len(doc) > max_doc:
+                fitted = fit_message(event, doc, max_doc)
+                if fitted is None:
+                    rejected.append(
+                        (
+                            pos,
+                            f"document_too_large: {len(doc)} bytes over max_document_bytes ({max_doc}) "
+                            "even with its message cut",
+                        )
+                    )
+                    continue
+                doc = fitted[1]
+                truncated += 1
             event_id = event.get(id_field)
             if event_id is None or event_id == "":
                 action = prefix_of(event) + b"}}\n"
@@ -124,15 +150,15 @@ class BulkEncoder:
                     continue
             item = len(action) + len(doc) + 1
             if parts and size + item > limit:
-                chunks.append(Chunk(b"".join(parts), chunk_positions))
-                parts, chunk_positions, size = [], [], 0
+                chunks.append(Chunk(b"".join(parts), chunk_positions, truncated))
+                parts, chunk_positions, size, truncated = [], [], 0, 0
             parts.append(action)
             parts.append(doc)
             parts.append(b"\n")
             chunk_positions.append(pos)
             size += item
         if parts:
-            chunks.append(Chunk(b"".join(parts), chunk_positions))
+            chunks.append(Chunk(b"".join(parts), chunk_positions, truncated))
         return chunks, rejected
 
 

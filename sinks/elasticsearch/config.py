@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model, SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.template import check_name_template
 from pipeline.units import ByteSize, Duration
 from pipeline.urls import HttpUrl
@@ -37,6 +38,15 @@ class IndexTemplateOptions(Model):
         description="Template priority. Above 100 so it wins over the "
         "built-in `logs-*-*` template of a default Elasticsearch distribution.",
         examples=[200],
+    )
+    text_type: Literal["auto", "match_only_text", "text"] = Field(
+        default="auto",
+        description="Type of the free-text fields (`message`, `error.message`, `error.stack_trace`), searched "
+        "whatever their length. `match_only_text`: made for logs, a smaller index (no frequencies, positions or "
+        "norms; no scores; phrase queries still work, slower); needs Elasticsearch's mapper-extras module. "
+        "`text`: full text without norms. `auto`: match_only_text, or text (with a warning) on a cluster "
+        "that lacks it.",
+        examples=["auto", "text"],
     )
     settings: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
@@ -97,10 +107,12 @@ class ElasticsearchSinkConfig(SinkConfig):
         examples=["production"],
     )
     default_log_type: str = Field(
-        default="unknown",
+        default=DEFAULT_LOG_TYPE,
         min_length=1,
-        description="Value for `{field}` placeholders the event does not have.",
-        examples=["unknown"],
+        description="Value of `{log_type}` for events without one: the same default in every sink, so such "
+        "an event lands in the application index here, the application table in ClickHouse and the "
+        "application topic in Kafka. Other placeholders the event lacks render as `unknown`.",
+        examples=["application"],
     )
     template: IndexTemplateOptions = Field(
         default_factory=IndexTemplateOptions, description="The index template installed at start."
@@ -111,11 +123,24 @@ class ElasticsearchSinkConfig(SinkConfig):
         description="Largest bulk request body; a larger send is split into several requests.",
         examples=["10MiB"],
     )
+    max_document_bytes: ByteSize = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest document (the event as JSON) sent whole; a larger one has its `message` cut to fit "
+        "and is tagged `_truncated` (one too large without its message goes to the dead-letter queue). Keep it "
+        "below the cluster's http.max_content_length (100mb by default): a request over that is refused with "
+        "413, and a document refused alone is dead-lettered.",
+        examples=["10MiB"],
+    )
     request_timeout: Duration = Field(default=30.0, gt=0, description="Timeout of one request.", examples=["30s"])
     compression: bool = Field(default=False, description="gzip request bodies (less network, more CPU).")
     pipeline: str | None = Field(
         default=None, description="Ingest pipeline to run on every document.", examples=["logs-enrich"]
     )
+
+    def max_event_bytes(self) -> int | None:
+        """The largest document (JSON event) sent unchanged; a larger event's message is cut."""
+        return self.max_document_bytes
 
     @field_validator("index")
     @classmethod

@@ -4,7 +4,14 @@ Without it, Elasticsearch guesses types from the first document it sees (a
 `status` of "200" becomes text, `client_ip` a string), and every later index
 inherits the guess. Strings not named here become `keyword` (ignore_above 1024)
 rather than text + keyword multi-fields: log fields are filtered and
-aggregated, and only `message` is searched as text.
+aggregated. The long free-text fields (`message`, `error.message`,
+`error.stack_trace`) are searched as text, of any length: with
+`match_only_text` (the type Elasticsearch made for logs: indexed without
+frequencies, positions or norms, so smaller; no scoring; phrase queries
+checked against the source) where the cluster has it, else `text` without norms. It
+lives in the mapper-extras module, which every distribution ships but a
+stripped build (the integration-test distribution) may lack: `text_type: auto`
+tries it and falls back.
 
 Installation is idempotent: the template carries a hash of its own body in
 `_meta`, and is written only when the installed one differs.
@@ -19,11 +26,15 @@ import orjson
 
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
+MATCH_ONLY_TEXT = "match_only_text"
+# The text type when match_only_text is missing: no norms (log lines are not ranked by length).
+PLAIN_TEXT: dict[str, Any] = {"type": "text", "norms": False}
+# Free-text fields (dotted paths), mapped with the text type chosen by `template.text_type`.
+TEXT_FIELDS = ("message", "error.message", "error.stack_trace")
 
 PROPERTIES: dict[str, Any] = {
     "@timestamp": {"type": "date"},
-    "message": {"type": "text"},
     "event_id": {"type": "keyword"},
     "host": {"type": "keyword"},
     "log_type": {"type": "keyword"},
@@ -38,6 +49,7 @@ PROPERTIES: dict[str, Any] = {
     "upstream_connect_time": {"type": "float"},
     "upstream_header_time": {"type": "float"},
     "geoip": {"properties": {"location": {"type": "geo_point"}}},
+    "error": {"properties": {"type": {"type": "keyword", "ignore_above": 1024}}},
 }
 
 DYNAMIC_TEMPLATES: list[dict[str, Any]] = [
@@ -45,14 +57,32 @@ DYNAMIC_TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
-def template_body(config: ElasticsearchSinkConfig) -> dict[str, Any]:
-    """The `PUT _index_template/<name>` body, `_meta.hash` included."""
+def properties(text_type: str) -> dict[str, Any]:
+    """The mapped fields, free text as `text_type` (match_only_text or text)."""
+    text = {"type": MATCH_ONLY_TEXT} if text_type == MATCH_ONLY_TEXT else PLAIN_TEXT
+    props: dict[str, Any] = orjson.loads(orjson.dumps(PROPERTIES))  # a deep copy
+    for path in TEXT_FIELDS:
+        node = props
+        *parents, leaf = path.split(".")
+        for name in parents:
+            node = node.setdefault(name, {}).setdefault("properties", {})
+        node[leaf] = dict(text)
+    return props
+
+
+def template_body(config: ElasticsearchSinkConfig, text_type: str | None = None) -> dict[str, Any]:
+    """The `PUT _index_template/<name>` body, `_meta.hash` included.
+
+    `text_type` is the concrete type of the free-text fields; by default the configured one
+    (`auto` tries match_only_text first)."""
     opts = config.template
+    if text_type is None:
+        text_type = MATCH_ONLY_TEXT if opts.text_type == "auto" else opts.text_type
     body: dict[str, Any] = {
         "index_patterns": list(opts.index_patterns),
         "priority": opts.priority,
         "template": {
-            "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": PROPERTIES},
+            "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": properties(text_type)},
         },
     }
     if opts.settings:
@@ -75,3 +105,8 @@ async def install(client: Any, name: str, body: dict[str, Any]) -> bool:
     fields = {k: v for k, v in body.items() if k != "_meta"}
     await client.indices.put_index_template(name=name, meta=body["_meta"], **fields)
     return True
+
+
+def lacks_match_only_text(error_text: str) -> bool:
+    """Whether Elasticsearch refused a template because it has no match_only_text type."""
+    return MATCH_ONLY_TEXT in error_text and ("does not exist" in error_text or "No handler" in error_text)

@@ -1,4 +1,4 @@
-"""`kafka` sink (agent role): events to per-log-type topics, keyed by stream, acked by the broker.
+"""`kafka` sink (agent role): events to per-log-type topics, spread over partitions, acked by the broker.
 
 config.py holds the model, records.py turns events into records (pure),
 sink.py owns the producer. Importing this package registers the sink.

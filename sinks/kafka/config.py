@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from pipeline.config import SinkConfig
+from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.kafka_common import KafkaConnectionOptions
 from pipeline.units import ByteSize
 
 DEFAULT_TOPIC = "{log_type}-logs"
-DEFAULT_KEY = "{host}:{source.path}"
+STREAM_KEY = "{host}:{source.path}"  # the stream id, rendered by a fast path (records.stream_key)
 BUILTIN_LOG_TYPES = ("application", "access", "error")
 
 Compression = Literal["zstd", "lz4", "gzip", "snappy", "none"]
@@ -26,19 +27,23 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         examples=["{log_type}-logs", "logs-{kubernetes.namespace}"],
     )
     default_log_type: str = Field(
-        default="application",
+        default=DEFAULT_LOG_TYPE,
         min_length=1,
         description="Value used for `{log_type}` (in `topic`, and in the "
-        "`log_type` header) when an event has no log_type, so unclassified lines land in an existing topic.",
+        "`log_type` header) when an event has no log_type, so unclassified lines land in an existing topic. "
+        "The same default in every sink (and the kafka source reads the header back).",
         examples=["application", "unknown"],
     )
     key: str | None = Field(
-        default=DEFAULT_KEY,
-        description="Record key template; records with one key go to one partition, so a "
-        "stream keeps its order. The default is the stream id: `host:source.path`, or just `host` for events "
-        "without a path (stdin, Kafka-sourced). Other templates render missing fields as `unknown`. "
-        "null: no key (records spread over the partitions).",
-        examples=["{host}:{source.path}", "{kubernetes.container_id}"],
+        default=None,
+        description="Record key template. null (default): no key; each send goes to the next partition of "
+        "its topic in turn, so a busy file's records spread over every partition and a processor group shares "
+        "the load. A send's records (batch.max_events) stay together, in order, in one partition; across sends "
+        "there is no order (events carry their @timestamp). A template keys each record: records with one key go "
+        "to one partition, in order, but one busy stream then loads one partition and one processor. "
+        "`{host}:{source.path}` is the stream id (`host` alone for events without a path); other templates "
+        "render missing fields as `unknown`. See docs/sinks.md.",
+        examples=[None, "{host}:{source.path}", "{kubernetes.container_id}"],
     )
     compression: Compression = Field(
         default="zstd", description="Record batch compression codec.", examples=["zstd", "lz4"]
@@ -65,8 +70,10 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
     max_request_bytes: ByteSize = Field(
         default=1024 * 1024,
         gt=0,
-        description="Largest record (key + value + headers) sent; a larger one is "
-        "rejected to the dead-letter queue without being sent.",
+        description="Largest record (key + value + headers) sent: the broker's message.max.bytes (1 MiB "
+        "by default) or less. A larger event has its `message` cut so the record fits, and is tagged "
+        "`_truncated` (a line the file source cut at its max_line_bytes, 1 MiB by default, loses a few hundred "
+        "bytes more); only an event too large without its message goes to the dead-letter queue.",
         examples=["1MiB"],
     )
     create_topics: bool = Field(
@@ -94,6 +101,10 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         "application, access and error (with the default template: application-logs, access-logs, error-logs).",
         examples=[["application-logs", "access-logs", "error-logs"]],
     )
+
+    def max_event_bytes(self) -> int | None:
+        """The largest record (JSON event, key and headers) sent unchanged; a larger event's message is cut."""
+        return self.max_request_bytes
 
     @model_validator(mode="after")
     def _idempotence_needs_acks_all(self) -> KafkaSinkConfig:

@@ -17,7 +17,8 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.event import Event
 from pipeline.template import Template
-from sinks.kafka.config import DEFAULT_KEY
+from sinks.encoding import fit_message
+from sinks.kafka.config import STREAM_KEY
 
 Headers = list[tuple[str, bytes]]
 # (index in the send, value, headers); the key is the group's.
@@ -37,6 +38,7 @@ class Encoded:
 
     groups: dict[str, dict[bytes | None, list[Record]]] = field(default_factory=dict)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    truncated: int = 0  # records whose message was cut to fit max_request_bytes
 
 
 def stream_key(event: Event) -> bytes | None:
@@ -73,7 +75,7 @@ class RecordEncoder:
     def _key_function(key: str | None) -> KeyFn | None:
         if key is None or key == "":
             return None
-        if key == DEFAULT_KEY:
+        if key == STREAM_KEY:
             return stream_key
         template = Template(key, missing="unknown", strict_dates=True)
         return lambda event: template.render(event).encode()
@@ -144,14 +146,19 @@ class RecordEncoder:
             if len(value) + (len(key) if key else 0) > limit:
                 size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
                 if size > self.max_request_bytes:
-                    out.rejected.append(
-                        (
-                            i,
-                            f"record of {size} bytes exceeds max_request_bytes "
-                            f"({self.max_request_bytes}); topic {topic}",
+                    # Too large for one request: cut the message so the record fits (tagged _truncated).
+                    fitted = fit_message(event, value, len(value) - (size - self.max_request_bytes))
+                    if fitted is None:
+                        out.rejected.append(
+                            (
+                                i,
+                                f"record of {size} bytes exceeds max_request_bytes ({self.max_request_bytes}) "
+                                f"even with its message cut; topic {topic}",
+                            )
                         )
-                    )
-                    continue
+                        continue
+                    value = fitted[1]
+                    out.truncated += 1
             by_key = groups.get(topic)
             if by_key is None:
                 by_key = groups[topic] = {}

@@ -1,8 +1,10 @@
 """The `kafka` sink: one aiokafka producer; a send settles when the broker acked every record.
 
 A send encodes its events once (records.py), resolves each distinct key to a
-partition, fills one record batch per partition (more when `max_batch_bytes`
-is reached) and hands them to the producer with `send_batch`: per-record
+partition (unkeyed records, the default: the whole send to the topic's next
+partition in turn, so one busy file spreads over all partitions), fills one
+record batch per partition (more when `max_batch_bytes` is reached) and hands
+them to the producer with `send_batch`: per-record
 `producer.send()` would cost a coroutine, a murmur2 hash and a future per
 event. The send then waits for every batch's acknowledgement and classifies:
 
@@ -102,6 +104,8 @@ class KafkaSink:
         self._known_topics: set[str] = set()
         self._enqueued: asyncio.Future[None] | None = None  # resolved once the latest send has enqueued
         self._partitioner = DefaultPartitioner()
+        self._turns: dict[str, int] = {}  # per topic, the round-robin turn of unkeyed sends
+        self._closed = False  # after aclose, only start() makes a producer again (not a late send)
 
     # -- lifecycle ---------------------------------------------------------
     def _new_producer(self) -> Any:
@@ -136,10 +140,13 @@ class KafkaSink:
             self.log.warning(
                 "kafka producer did not flush in time; unacknowledged batches are retried after restart",
             )
+            await _force_close(producer)
         except Exception as exc:
             self.log.warning("kafka producer stop failed", extra={"error": describe_error(exc)})
+            await _force_close(producer)
 
     async def start(self) -> None:
+        self._closed = False
         if self._producer is None:
             await self._start_producer()
         if self.config.create_topics:
@@ -169,6 +176,8 @@ class KafkaSink:
             ) from None
 
     async def aclose(self) -> None:
+        """Stop the producer, on every path (also when start never succeeded); safe to call twice."""
+        self._closed = True
         producer, self._producer = self._producer, None
         if producer is not None:
             await self._stop_producer(producer)
@@ -232,6 +241,8 @@ class KafkaSink:
 
     # -- send --------------------------------------------------------------
     async def _producer_for_send(self) -> Any:
+        if self._closed:
+            raise TransientError(f"kafka sink {self.name} is closed")
         async with self._reset_lock:
             if self._broken_generation == self._producer_generation or self._producer is None:
                 old, self._producer = self._producer, None
@@ -265,6 +276,11 @@ class KafkaSink:
             raise TransientError(f"kafka producer cannot start: {describe_error(exc)}") from None
         generation = self._producer_generation
         encoded = self._encoder.encode(events)
+        if encoded.truncated:
+            self.log.warning(
+                "messages cut to fit max_request_bytes (tagged _truncated)",
+                extra={"events": encoded.truncated, "max_request_bytes": self.config.max_request_bytes},
+            )
         rejected = list(encoded.rejected)
         retry: list[int] = []
         reasons: list[BaseException] = []
@@ -285,7 +301,12 @@ class KafkaSink:
                 raise TransientError(f"kafka metadata for topic {topic!r}: {describe_error(exc)}") from None
             available = list(producer.client.cluster.available_partitions_for_topic(topic) or partitions)
             for key, records in by_key.items():
-                tp = TopicPartition(topic, self._partitioner(key, partitions, available))
+                if key is None:  # unkeyed: the send's records go together to the topic's next partition
+                    turn = self._turns[topic] = self._turns.get(topic, -1) + 1
+                    partition = sorted(available)[turn % len(available)]
+                else:
+                    partition = self._partitioner(key, partitions, available)
+                tp = TopicPartition(topic, partition)
                 bucket = per_tp.get(tp)
                 if bucket is None:
                     bucket = per_tp[tp] = []
@@ -392,6 +413,18 @@ class KafkaSink:
         if self.stats is not None:
             self.stats.bytes_out += wire_bytes
         return delivered
+
+
+async def _force_close(producer: Any) -> None:
+    """After a stop() that gave up: stop its sender task and close its connections, which stop()
+    only reaches after the flush (aiokafka has no public call for this)."""
+    try:
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            await asyncio.wait_for(sender.close(), 5)
+        await asyncio.wait_for(producer.client.close(), 5)
+    except Exception as exc:
+        log.warning("kafka producer connections not closed", extra={"error": describe_error(exc)})
 
 
 def _has_leaders(metadata: Any, topic: str) -> bool:

@@ -67,20 +67,23 @@ class HttpChannel:
         self._options = options
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False  # after aclose, only open() makes a session again (not a late check)
         self._timeout = aiohttp.ClientTimeout(total=options.timeout)
         self.last_error: str | None = None
         self.rate_limit: int | None = None
         self.group_interval = 0.0
 
     async def open(self) -> None:
+        self._closed = False
         if self._session is None:
             factory = self._session_factory or (lambda: aiohttp.ClientSession())
             self._session = factory()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -95,7 +98,11 @@ class HttpChannel:
     async def _request(
         self, method: str, url: str, shown: str, data: bytes | None = None, check: Callable[[bytes], None] | None = None
     ) -> None:
-        await self.open()
+        if self._closed:
+            # A readiness probe during shutdown must not open a session nobody will close.
+            raise DeliveryError(f"target {self.name!r}: closed")
+        if self._session is None:
+            await self.open()
         assert self._session is not None
         try:
             async with self._session.request(

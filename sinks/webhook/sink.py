@@ -210,7 +210,10 @@ class WebhookSink:
         if self._deliverers:
             await asyncio.wait(self._deliverers, timeout=5.0)
         for target in self.targets:
-            await target.aclose()
+            try:
+                await target.aclose()
+            except Exception as exc:  # close the others all the same
+                self.log.warning("webhook target close failed", extra={"target": target.name, "error": str(exc)})
         if self._loaded:  # never overwrite a state file that was not loaded
             try:
                 await self.persister.flush()

@@ -203,23 +203,53 @@ class TestClickHouse:
             await run.sink.aclose()
         assert scalar(chdb_client, "SELECT count() FROM logs.access_logs") == 300
 
-    async def test_dedup_collapses_replays_batched_differently(
-            self, tmp_path: Path, dsn: str, chdb_client: Any) -> None:
-        events = access_events(200, days=1)
-        run = Run(tmp_path, dsn, dedup=True)
-        await run.deliver(events[:150], batch_size=150)
-        replay = Run(tmp_path, dsn, dedup=True)
-        await replay.deliver(events[100:], batch_size=100)
-        assert scalar(chdb_client, "SELECT count() FROM logs.access_logs FINAL") == 200
+    async def test_replays_grouped_differently_are_not_visible_to_queries(
+            self, tmp_path: Path, dsn: str, chdb_client: Any, write_config: Any) -> None:
+        # A processor crash replays events regrouped (other batch boundaries, so other insert tokens):
+        # the default tables collapse them by event_id and `pipeline query` counts each event once.
+        events = access_events(600, days=2)
+        for e in events[::7]:
+            del e["event_id"]  # a foreign producer's events: ids derived from their content
+        await Run(tmp_path, dsn).deliver(events[:450], batch_size=150)
+        await Run(tmp_path, dsn).deliver(events[100:], batch_size=77)
+        await Run(tmp_path, dsn).deliver(events[::3], batch_size=1000)
+        assert scalar(chdb_client, "SELECT count() FROM logs.access_logs") > 600  # stored twice, not merged yet
         engine = scalar(chdb_client, "SELECT engine FROM system.tables WHERE database = 'logs' "
                                      "AND name = 'access_logs'")
         assert engine == "ReplacingMergeTree"
+        config = write_config(f"""
+            data_dir: {tmp_path / 'data'}
+            sources:
+              in: {{type: stdin}}
+            sinks:
+              ch: {{type: clickhouse, inputs: [in], dsn: "{dsn}"}}
+        """)
+        out = io.StringIO()
+        sql = "SELECT count() AS n, uniqExact(event_id) AS ids, uniqExact(message) AS messages FROM logs.access_logs"
+        assert await asyncio.to_thread(query, str(config), sql, None, out) == 0
+        assert out.getvalue().splitlines()[2].split() == ["600", "|", "600", "|", "600"]
+
+    async def test_query_prints_ipv4_addresses_as_ipv4(self, tmp_path: Path, dsn: str, chdb_client: Any,
+                                                       write_config: Any) -> None:
+        events = access_events(2, days=1)
+        events[1]["client_ip"] = "2001:db8::7"
+        await Run(tmp_path, dsn).deliver(events)
+        config = write_config(f"""
+            sources:
+              in: {{type: stdin}}
+            sinks:
+              ch: {{type: clickhouse, inputs: [in], dsn: "{dsn}"}}
+        """)
+        out = io.StringIO()
+        sql = "SELECT client_ip, [client_ip] AS l FROM logs.access_logs ORDER BY event_id"
+        assert await asyncio.to_thread(query, str(config), sql, None, out) == 0
+        assert out.getvalue().splitlines()[2:4] == ["10.2.0.0    | [10.2.0.0]", "2001:db8::7 | [2001:db8::7]"]
 
     async def test_log_types_go_to_their_tables(self, tmp_path: Path, dsn: str, chdb_client: Any) -> None:
         now = rfc3339_ms(time.time())
         events = [
             {"@timestamp": now, "event_id": "a", "log_type": "application", "level": "ERROR", "logger": "db",
-             "message": "boom", "stack_trace": "Traceback..."},
+             "message": "boom", "error": {"type": "KeyError", "message": "'id'", "stack_trace": "Traceback..."}},
             {"@timestamp": now, "event_id": "b", "log_type": "error", "level": "error", "pid": "1234",
              "client_ip": "2001:db8::7", "message": "upstream timed out"},
             {"@timestamp": now, "event_id": "c", "log_type": "nginx-json", "message": "x", "level": "warn"},
@@ -227,12 +257,30 @@ class TestClickHouse:
         ]
         run = Run(tmp_path, dsn)
         await run.deliver(events)
-        assert chdb_client.query("SELECT level, logger, stack_trace FROM logs.application_logs").result_rows == \
-            [("ERROR", "db", "Traceback...")]
+        assert chdb_client.query("SELECT level, logger, error_type, error_message, stack_trace, extra "
+                                 "FROM logs.application_logs WHERE event_id = 'a'").result_rows == \
+            [("ERROR", "db", "KeyError", "'id'", "Traceback...", {})]
         assert chdb_client.query("SELECT pid, toString(client_ip) FROM logs.error_logs").result_rows == \
             [(1234, "2001:db8::7")]
         assert chdb_client.query("SELECT event_id, log_type, level FROM logs.other_logs ORDER BY event_id"
-                                 ).result_rows == [("c", "nginx-json", "warn"), ("d", "", "")]
+                                 ).result_rows == [("c", "nginx-json", "warn")]
+        # No log_type: the default of every sink.
+        assert chdb_client.query("SELECT event_id FROM logs.application_logs ORDER BY event_id").result_rows == \
+            [("a",), ("d",)]
+
+    async def test_a_table_of_an_older_version_gets_the_new_columns(
+            self, tmp_path: Path, dsn: str, chdb_client: Any) -> None:
+        # application_logs as an older version made it: no error_type / error_message columns.
+        chdb_client.command("CREATE DATABASE IF NOT EXISTS logs")
+        ddl = SCHEMAS["application"].ddl("logs", "application_logs", dedup=False, retention_days=30)
+        ddl = ddl.replace(",\n  `error_type` LowCardinality(String)", "").replace(",\n  `error_message` String", "")
+        assert "error_type" not in ddl
+        chdb_client.command(ddl)
+        now = rfc3339_ms(time.time())
+        await Run(tmp_path, dsn).deliver([{"@timestamp": now, "event_id": "a", "log_type": "application",
+                                           "message": "m", "error": {"type": "E", "message": "x"}}])
+        assert chdb_client.query("SELECT error_type, error_message FROM logs.application_logs").result_rows == \
+            [("E", "x")]
 
     async def test_a_relative_chdb_path_is_relative_to_the_working_directory(
             self, tmp_path: Path, chdb_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
-from pipeline.errors import TransientError
+from pipeline.errors import ConfigError, TransientError
 from pipeline.event import Batch
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
@@ -110,6 +110,14 @@ async def es(es_url: str) -> Any:
     client = AsyncElasticsearch(es_url)
     yield client
     await client.close()
+
+
+async def cluster_has_match_only_text(es: AsyncElasticsearch, prefix: str) -> bool:
+    probe = f"{prefix}-probe"
+    response = await es.options(ignore_status=400).indices.create(
+        index=probe, mappings={"properties": {"m": {"type": "match_only_text"}}})
+    await es.options(ignore_status=404).indices.delete(index=probe)
+    return response.meta.status == 200
 
 
 async def counts_by_index(es: AsyncElasticsearch, pattern: str) -> dict[str, int]:
@@ -233,6 +241,71 @@ class TestElasticsearch:
         template = first["index_templates"][0]["index_template"]
         assert template["index_patterns"] == [f"{es_index}-*"]
         assert template["_meta"]["managed_by"] == "pipeline"
+
+    async def test_long_stack_traces_are_searchable(
+            self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
+        # A trace of ~6 KB: as a keyword with ignore_above 1024 it would be stored but not indexed.
+        frames = "\n".join(f"  File \"/app/mod{i}.py\", line {i}, in handler_{i}" for i in range(150))
+        trace = f"Traceback (most recent call last):\n{frames}\nKeyError: 'zebra_frame_marker'"
+        event = {"@timestamp": rfc3339_ms(time.time()), "event_id": "a1", "log_type": "application",
+                 "message": "job failed " + "x" * 2000 + " needle_in_message",
+                 "error": {"type": "KeyError", "message": "'zebra_frame_marker'", "stack_trace": trace}}
+        assert len(trace) > 5000
+        run = Run(es_url, es_index, tmp_path)
+        try:
+            await run.start()
+            await run.put([event])
+            await run.finish()
+        finally:
+            await run.abort()
+        assert run.released == [Status.DELIVERED]
+        await es.indices.refresh(index=f"{es_index}-*")
+        for field, text in (("error.stack_trace", "handler_149"), ("error.stack_trace", "zebra_frame_marker"),
+                            ("error.message", "zebra_frame_marker"), ("message", "needle_in_message")):
+            found = (await es.count(index=f"{es_index}-*", query={"match": {field: text}})).body["count"]
+            assert (field, found) == (field, 1)
+        phrase = {"match_phrase": {"error.stack_trace": "in handler_77"}}
+        assert (await es.count(index=f"{es_index}-*", query=phrase)).body["count"] == 1
+        assert (await es.count(index=f"{es_index}-*", query={"term": {"error.type": "KeyError"}})).body["count"] == 1
+        mapping = (await es.indices.get_mapping(index=f"{es_index}-*")).body
+        props = next(iter(mapping.values()))["mappings"]["properties"]
+        # This cluster (the integration-test distribution) has no mapper-extras module: auto fell back.
+        has_match_only_text = await cluster_has_match_only_text(es, es_index)
+        expected = "match_only_text" if has_match_only_text else "text"
+        assert props["error"]["properties"]["stack_trace"]["type"] == expected
+        assert props["message"]["type"] == expected
+
+    async def test_a_document_over_max_document_bytes_lands_cut_and_tagged(
+            self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
+        long_message = "".join(f"{i:07d} " for i in range(25_000))  # 200 kB
+        events = [{"@timestamp": rfc3339_ms(time.time()), "event_id": f"d{i}", "log_type": "application",
+                   "message": long_message if i == 1 else f"short {i}"} for i in range(3)]
+        run = Run(es_url, es_index, tmp_path, max_document_bytes="64KiB")
+        try:
+            await run.start()
+            await run.put(events)
+            await run.finish()
+        finally:
+            await run.abort()
+        assert run.released == [Status.DELIVERED] and run.dlq.read_all() == []
+        await es.indices.refresh(index=f"{es_index}-*")
+        doc = (await es.search(index=f"{es_index}-*", query={"term": {"event_id": "d1"}})).body["hits"]["hits"][0]
+        source = doc["_source"]
+        assert source["tags"] == ["_truncated"] and long_message.startswith(source["message"])
+        assert 60_000 < len(source["message"]) < 64 * 1024
+
+    async def test_match_only_text_asked_for_on_a_cluster_without_it_is_a_config_error(
+            self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
+        if await cluster_has_match_only_text(es, es_index):
+            pytest.skip("this cluster has match_only_text")
+        run = Run(es_url, es_index, tmp_path, template={"name": f"{es_index}-template",
+                                                        "index_patterns": [f"{es_index}-*"],
+                                                        "text_type": "match_only_text"})
+        try:
+            with pytest.raises(ConfigError, match=r"no match_only_text type: set template\.text_type"):
+                await run.sink.start()
+        finally:
+            await run.abort()
 
     async def test_healthcheck_reports_an_unreachable_cluster(self, es_index: str, tmp_path: Path) -> None:
         run = Run("http://127.0.0.1:9", es_index, tmp_path)  # port 9 (discard): nothing listens

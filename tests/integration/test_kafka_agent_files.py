@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from .conftest import TopicFactory
 from .test_kafka_sink import CODEC_IDS, batch_codecs, kcat_read
 
 LINES = {"access": 40_000, "application": 30_000, "error": 30_000}
@@ -26,7 +27,7 @@ def _line(log_type: str, i: int) -> str:
 
 
 class TestAgentFromFiles:
-    async def test_100k_lines_from_files_arrive_once_keyed_by_stream_and_zstd(
+    async def test_100k_lines_from_files_arrive_once_spread_over_partitions_and_zstd(
         self, tmp_path: Path, kafka_bootstrap: str, unique_name: str, created_topics: list[str]
     ) -> None:
         logs = tmp_path / "logs"
@@ -70,10 +71,55 @@ sinks:
             for record in records:
                 event = json.loads(record["payload"])
                 seen[event["event_id"]] += 1
-                assert record["key"] == f"node-7:{path}"
+                assert record["key"] is None and event["source"]["path"] == path
                 assert event["log_type"] == log_type and "_grokparsefailure" not in event.get("tags", ())
+            assert {r["partition"] for r in records} == {0, 1, 2}, "one file over every partition"
         assert len(seen) == sum(LINES.values()) and set(seen.values()) == {1}, "every line exactly once"
         codecs: Counter[int] = Counter()
         for topic in topics:
             codecs += await asyncio.to_thread(batch_codecs, topic)
         assert set(codecs) == {CODEC_IDS["zstd"]}, codecs
+
+
+    async def test_a_line_longer_than_max_line_bytes_reaches_kafka_cut_and_tagged(
+        self, tmp_path: Path, kafka_bootstrap: str, kafka_topic: TopicFactory
+    ) -> None:
+        # The file source cuts a line at its default max_line_bytes (1 MiB); the event around it is
+        # larger than the sink's default max_request_bytes (1 MiB, the broker's own default limit),
+        # so the sink cuts the message a little more instead of dead-lettering it. No compression:
+        # the broker checks the record batch as sent.
+        topic = kafka_topic()  # the broker's default max.message.bytes
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        long_line = "".join(f"{i:08d} " for i in range(400_000))  # 3.6 MB
+        (logs / "app.log").write_text(f"2024-10-10 13:55:00,123 INFO app - before\n{long_line}\n"
+                                      "2024-10-10 13:55:01,123 INFO app - after\n")
+        config = tmp_path / "agent.yaml"
+        config.write_text(f"""
+data_dir: {tmp_path}/data
+api: {{enabled: false}}
+sources:
+  app: {{type: file, include: ["{logs}/app.log"], log_type: application}}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [app]
+    bootstrap_servers: "{kafka_bootstrap}"
+    topic: "{topic}"
+    topics_to_create: ["{topic}"]
+    compression: none
+""")
+        proc = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "pipeline", "run", "--config", str(config), "--once"],
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "messages cut to fit max_request_bytes" in proc.stderr
+        assert not list((tmp_path / "data").glob("dead_letter/**/*.jsonl")), "nothing dead-lettered"
+        records = await asyncio.to_thread(kcat_read, kafka_bootstrap, topic)
+        events = [json.loads(r["payload"]) for r in records]
+        assert [e["message"][:12] for e in events] == ["2024-10-10 1", long_line[:12], "2024-10-10 1"]
+        cut = events[1]
+        assert "_truncated" in cut["tags"]
+        assert long_line.startswith(cut["message"])
+        assert 1024 * 1024 - 2048 < len(cut["message"]) < 1024 * 1024
+        assert len(records[1]["payload"]) <= 1024 * 1024

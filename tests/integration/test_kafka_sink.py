@@ -154,13 +154,14 @@ def agent_config(
     sink_extra: str = "",
     events: int = 1000,
     message_bytes: int = 100,
+    streams: int = 6,
 ) -> Any:
     return load_config(
         write_config(f"""
 data_dir: {tmp_path}/data
 api: {{enabled: false}}
 sources:
-  gen: {{type: test_kafka_gen, events: {events}, batch: 1000, message_bytes: {message_bytes}}}
+  gen: {{type: test_kafka_gen, events: {events}, batch: 1000, message_bytes: {message_bytes}, streams: {streams}}}
 sinks:
   kafka:
     type: kafka
@@ -192,6 +193,7 @@ class TestAgentPath:
             """
     create_topics: true
     topic_partitions: 3
+    key: "{host}:{source.path}"
 """,
             events=n,
         )
@@ -227,6 +229,41 @@ class TestAgentPath:
         reported = await asyncio.to_thread(dump_log_segments_codecs, topics)
         assert set(reported) == {"zstd"} and sum(reported.values()) == sum(codecs.values()), reported
         assert daemon.metrics.stats["kafka"].bytes_out > 0
+
+
+class TestPartitioning:
+    async def test_one_busy_file_spreads_over_every_partition(
+        self, write_config: Any, tmp_path: Path, kafka_bootstrap: str, kafka_topic: TopicFactory
+    ) -> None:
+        # The default (no key): a processor group of three can share one file's load.
+        topic = kafka_topic(partitions=3)
+        cfg = agent_config(
+            write_config,
+            tmp_path,
+            kafka_bootstrap,
+            topic,
+            f"""
+    topics_to_create: ["{topic}"]
+""",
+            events=6000,
+            streams=1,
+        )
+        await asyncio.wait_for(Daemon(cfg, once=True).run(), 60)
+        records = await asyncio.to_thread(kcat_read, kafka_bootstrap, topic)
+        seqs = [json.loads(r["payload"])["seq"] for r in records]
+        assert sorted(seqs) == list(range(6000)), "every event exactly once"
+        assert {json.loads(r["payload"])["source"]["path"] for r in records} == {"/var/log/app/stream-0.log"}
+        by_partition: dict[int, list[int]] = defaultdict(list)
+        for record, seq in zip(records, seqs, strict=True):
+            assert record["key"] is None
+            by_partition[record["partition"]].append(seq)
+        assert sorted(by_partition) == [0, 1, 2]
+        # Round robin per send (the source's batches of 1000, merged up to batch.max_events 2000):
+        # each partition holds whole sends, each in order, and the sends in the order they were made.
+        for seqs_of_partition in by_partition.values():
+            assert seqs_of_partition == sorted(seqs_of_partition)
+            runs = [seqs_of_partition[i : i + 1000] for i in range(0, len(seqs_of_partition), 1000)]
+            assert all(run == list(range(run[0], run[0] + 1000)) and run[0] % 1000 == 0 for run in runs)
 
 
 class TestCodecs:

@@ -11,13 +11,14 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .conftest import TopicFactory
+from .conftest import TopicFactory, http_request
 
 
 def kcat_produce(bootstrap: str, topic: str, lines: list[str], tmp_path: Path) -> None:
@@ -133,3 +134,61 @@ class TestProcessorPath:
         out = tmp_path / "out.jsonl"
         await asyncio.to_thread(run_once, processor_config(tmp_path, kafka_bootstrap, topic, unique_name, out))
         assert not out.exists() or out.read_text() == ""
+
+
+class TestForeignProducer:
+    async def test_events_without_timestamp_or_log_type_land_alike_in_every_sink(
+            self, tmp_path: Path, kafka_bootstrap: str, kafka_topic: TopicFactory, unique_name: str,
+            es_url: str, es_index: str) -> None:
+        # A producer that is not our agent: no @timestamp, no log_type, no event_id. Elasticsearch put
+        # them in `<prefix>-unknown-<today>` without a @timestamp; ClickHouse dead-lettered them.
+        topic = kafka_topic(partitions=1)
+        lines = [json.dumps({"message": f"foreign {i}", "level": "INFO", "host": "legacy-1"}) for i in range(20)]
+        before = time.time()
+        await asyncio.to_thread(kcat_produce, kafka_bootstrap, topic, lines, tmp_path)
+        config = tmp_path / "processor.yaml"
+        config.write_text(f"""
+data_dir: {tmp_path}/data
+api: {{enabled: false}}
+sources:
+  kafka:
+    type: kafka
+    bootstrap_servers: "{kafka_bootstrap}"
+    topics: ["{topic}"]
+    group_id: "{unique_name}-processor"
+sinks:
+  es:
+    type: elasticsearch
+    inputs: [kafka]
+    hosts: ["{es_url}"]
+    index: "{es_index}-{{log_type}}-%Y.%m.%d"
+    template: {{name: "{es_index}-template", index_patterns: ["{es_index}-*"]}}
+  ch:
+    type: clickhouse
+    inputs: [kafka]
+    dsn: "chdb://{tmp_path}/chdb"
+""")
+        await asyncio.to_thread(run_once, config)
+        assert not list((tmp_path / "data" / "dead_letter").glob("*.jsonl")), "nothing dead-lettered"
+
+        status, body = http_request("POST", f"{es_url}/{es_index}-*/_search?size=100", {"query": {"match_all": {}}})
+        assert status == 200
+        hits = body["hits"]["hits"]
+        assert len(hits) == 20
+        day = time.strftime("%Y.%m.%d", time.gmtime(before))
+        assert {h["_index"] for h in hits} <= {f"{es_index}-application-{day}",
+                                               f"{es_index}-application-{time.strftime('%Y.%m.%d')}"}
+        docs = [h["_source"] for h in hits]
+        assert all(d["log_type"] == "application" and d["tags"] == ["_ingest_timestamp"] for d in docs)
+        stamps = sorted(d["@timestamp"] for d in docs)
+        assert time.strftime("%Y-%m-%dT%H:%M", time.gmtime(before - 60)) <= stamps[0][:16]
+        assert {h["_id"] for h in hits} == {f"{topic}-0-{i}" for i in range(20)}
+
+        query = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "pipeline", "query", "--config", str(config),
+             "SELECT count() AS n, uniqExact(event_id) AS ids, min(timestamp) > now() - 600 AS recent, "
+             "countIf(has(tags, '_ingest_timestamp')) AS tagged FROM logs.application_logs"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert query.returncode == 0, query.stderr
+        assert [cell.strip() for cell in query.stdout.splitlines()[2].split("|")] == ["20", "20", "1", "20"]

@@ -52,7 +52,7 @@ class TestModel:
     def test_defaults(self) -> None:
         config = make()
         assert (config.dsn, config.effective_database, config.table) == ("chdb:", "logs", "{log_type}_logs")
-        assert config.create_tables and not config.dedup and config.retention_days == 30
+        assert config.create_tables and config.dedup and config.retention_days == 30
 
     def test_database_from_server_dsn(self) -> None:
         assert make(dsn="http://ch:8123/weblogs").effective_database == "weblogs"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -203,3 +204,80 @@ class TestDdl:
             assert schema.names[:4] == ["timestamp", "event_id", "host", "message"]
             assert schema.names[-1] == "extra"
             assert len(set(schema.names)) == len(schema.names)
+
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+POD_LOG = "/var/log/pods/shop_web-7d4b9c-x2x9z_0f1e2d3c-aaaa-bbbb-cccc-111122223333/nginx/0.log"
+# Lines beside the fixture files, for fields no fixture line has.
+MORE_LINES = {
+    "access": ['81.2.69.142 - - [02/Jan/2024:03:04:06 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl" rt=0.1 ucs="HIT"'],
+}
+
+
+def parsed_events(log_type: str) -> list[dict[str, Any]]:
+    """What the pipeline makes of the fixture lines of one log type: source stamp, parse, geoip."""
+    from parsers.dispatch import EventParser
+    from parsers.geoip import GeoIPEnricher
+    from pipeline.sources.container import kubernetes_metadata
+    from pipeline.sources.reader import Stamp
+
+    files = {"application": ["app_json.log", "app_text.log"], "access": ["access_nginx.log", "access_apache.log"],
+             "error": ["error_nginx.log", "error_apache.log"]}[log_type]
+    records = [line for name in files for line in (DATA / "parsers" / name).read_text().splitlines() if line]
+    if log_type == "application":  # joined multi-line records, as the multiline joiner emits them
+        records += [(DATA / "parsers" / name).read_text().rstrip("\n") for name in ("traceback.log", "stacktraces.log")]
+    records += MORE_LINES.get(log_type, [])
+    stamp = Stamp("web-1", "k", POD_LOG, log_type)
+    kube = kubernetes_metadata(POD_LOG, "node-1")
+    events = []
+    for n, text in enumerate(records):
+        event = stamp.event(text, n * 100, "2024-01-02T03:04:05.000Z", ["_sample"] if n == 0 else None)
+        event["kubernetes"] = dict(kube or {})
+        events.append(event)
+    EventParser(log_type).parse_batch(events)
+    with GeoIPEnricher(str(DATA / "geoip" / "GeoLite2-City-Test.mmdb")) as geoip:
+        geoip.enrich_batch(events)
+    return events
+
+
+class TestParsedEventsFillTheTypedColumns:
+    """Every typed column is where the parsers put its field: none stays empty while `extra` holds it."""
+
+    @pytest.mark.parametrize("log_type", ["application", "access", "error"])
+    def test_every_column_is_filled_by_some_parsed_event(self, log_type: str) -> None:
+        schema = SCHEMAS[log_type]
+        rows = to_columns(schema, parsed_events(log_type))
+        assert rows.rejected == []
+        empty = {0, "", bytes(16), ()}  # 0 == 0.0
+        never_filled = [
+            name for name, values in zip(schema.names, rows.columns, strict=True)
+            if name != "extra" and all((tuple(v) if isinstance(v, list) else v) in empty for v in values)
+        ]
+        assert never_filled == []
+
+    def test_an_exception_fills_error_type_message_and_stack_trace(self) -> None:
+        events = [e for e in parsed_events("application") if isinstance(e.get("error"), dict)]
+        assert len(events) >= 2
+        schema = SCHEMAS["application"]
+        rows = to_columns(schema, events)
+        col = dict(zip(schema.names, rows.columns, strict=True))
+        assert col["stack_trace"] == [e["error"]["stack_trace"] for e in events]
+        assert col["error_type"] == [e["error"]["type"] for e in events]
+        assert col["error_message"] == [e["error"].get("message", "") for e in events]
+        assert "Traceback (most recent call last):" in col["stack_trace"][-2]
+        assert all(not any(k == "error" or k.startswith("error.") for k in extra) for extra in col["extra"])
+
+    def test_other_error_keys_stay_in_extra(self) -> None:
+        event = {"@timestamp": "2024-03-01T10:00:00.000Z", "log_type": "application", "message": "m",
+                 "error": {"type": "E", "code": 7}}
+        rows = to_columns(SCHEMAS["application"], [event])
+        assert rows.columns[-1] == [{"error.code": "7"}]
+
+
+def test_events_without_an_id_get_one_from_their_content() -> None:
+    no_id = [{k: v for k, v in access(i).items() if k != "event_id"} for i in (0, 1, 0)]
+    ids = to_columns(SCHEMAS["access"], [access(5), *no_id]).columns[SCHEMAS["access"].names.index("event_id")]
+    assert ids[0] == "e5"
+    assert ids[1].startswith("h-") and ids[1] == ids[3] != ids[2]  # the same event, replayed: the same id
+    again = to_columns(SCHEMAS["access"], [no_id[1]]).columns[SCHEMAS["access"].names.index("event_id")]
+    assert again == [ids[2]]

@@ -23,6 +23,7 @@ from pipeline.metrics import Metrics
 from pipeline.sink import Outcome
 from sinks.clickhouse import ClickHouseSink, ClickHouseSinkConfig
 from sinks.clickhouse.config import Target
+from sinks.clickhouse.schema import SCHEMAS
 from tests.unit.sinks.driver_harness import DriverHarness
 
 InsertHook = Callable[[str, dict[str, Sequence[Any]]], BaseException | None]
@@ -45,11 +46,15 @@ class FakeClient:
             return 1 if cmd.split("`.`")[1].rstrip("`") in self.existing else 0
         return None
 
-    def query(self, query: str) -> Any:
+    def query(self, query: str, settings: dict[str, Any] | None = None) -> Any:
         class Result:
             column_names = ("1",)
-            result_rows = [(1,)]
+            result_rows: list[tuple[Any, ...]] = [(1,)]
 
+        if "system.columns" in query:  # the tables are up to date: every column of their schema
+            table = query.split("table = '")[1].split("'")[0]
+            schema = next(s for key, s in SCHEMAS.items() if key in table)
+            Result.result_rows = [(name,) for name in schema.names]
         return Result()
 
     def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str], database: str,
@@ -125,11 +130,19 @@ class TestDelivery:
         assert h.released == [Status.DELIVERED]
         assert client.ids("access_logs") == ["e0"]
         assert client.ids("error_logs") == ["e1"]
-        assert client.ids("application_logs") == ["e2"]
-        assert client.ids("other_logs") == ["e3", "e4"]
+        # No log_type: the default of every sink, application.
+        assert client.ids("application_logs") == ["e2", "e4"]
+        assert client.ids("other_logs") == ["e3"]
         assert client.rows["other_logs"][0]["log_type"] == "nginx-json"
         assert client.closed
         assert h.stats.events_out == 5
+
+    async def test_default_log_type_chooses_the_table_of_events_without_one(self, tmp_path: Path) -> None:
+        client = FakeClient()
+        async with Harness(tmp_path, client, default_log_type="other") as h:
+            await h.put([event(0, None), event(1, "")])
+            await h.finish()
+        assert client.ids("other_logs") == ["e0", "e1"]
 
     async def test_start_creates_database_and_four_tables(self, tmp_path: Path) -> None:
         client = FakeClient()
@@ -336,7 +349,9 @@ class TestLifecycle:
 
     async def test_server_healthcheck_queries(self, tmp_path: Path) -> None:
         class Down(FakeClient):
-            def query(self, query: str) -> Any:
+            def query(self, query: str, settings: dict[str, Any] | None = None) -> Any:
+                if query != "SELECT 1":
+                    return super().query(query, settings)
                 raise OperationalError("Connection refused")
 
         sink = make_sink(Down(), tmp_path, dsn="http://user:pw@ch:8123")

@@ -50,6 +50,15 @@ class TestEncoder:
                                                              "message": "x"}])
         assert decode(chunks[0].body)[0] == {"create": {"_index": "logs-unknown-2024.03.01"}}
 
+    def test_a_missing_log_type_gets_the_default_and_other_fields_unknown(self) -> None:
+        template = Template("logs-{log_type}-{service}-%Y", missing="unknown", strict_dates=True)
+        encoder = BulkEncoder(IndexNamer(template, {"log_type": "application"}), 1 << 20)
+        events = [{"@timestamp": "2024-03-01T00:00:00.000Z", "message": "x"}, event(1, service="Shop")]
+        chunks, _ = encoder.encode(events * 2)  # twice: the cached names too
+        names = [a["create"]["_index"] for a in decode(chunks[0].body)[0::2]]
+        assert names == ["logs-application-unknown-2024", "logs-access-shop-2024"] * 2
+        assert "log_type" not in events[0]
+
     def test_index_is_lowercased_and_non_string_ids_are_text(self) -> None:
         chunks, _ = BulkEncoder(namer(), 1 << 20).encode([event(0, log_type="Access", event_id=42)])
         assert decode(chunks[0].body)[0] == {"create": {"_index": "logs-access-2024.03.01", "_id": "42"}}
@@ -84,6 +93,16 @@ class TestEncoder:
         events = [event(0), event(1, message="y" * 5000), event(2)]
         chunks, _ = BulkEncoder(namer(), 1000).encode(events)
         assert [c.positions for c in chunks] == [[0], [1], [2]]
+
+    def test_a_document_over_max_doc_bytes_has_its_message_cut(self) -> None:
+        events = [event(0), event(1, message="y" * 5000), event(2, blob="z" * 5000)]
+        chunks, rejected = BulkEncoder(namer(), 1 << 20, max_doc_bytes=2000).encode(events)
+        assert [c.positions for c in chunks] == [[0, 1]] and chunks[0].truncated == 1
+        doc = decode(chunks[0].body)[3]
+        assert doc["tags"] == ["_truncated"] and events[1]["message"].startswith(doc["message"])
+        assert 1900 < len(orjson.dumps(doc)) <= 2000
+        assert "tags" not in events[1]
+        assert rejected == [(2, rejected[0][1])] and rejected[0][1].startswith("document_too_large")
 
     def test_unserialisable_event_is_rejected_alone(self) -> None:
         events = [event(0), event(1, bad="\ud800"), event(2)]

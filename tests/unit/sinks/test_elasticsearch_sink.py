@@ -316,6 +316,36 @@ class TestLifecycle:
         assert props["geoip"]["properties"]["location"]["type"] == "geo_point"
         assert installed["_meta"]["hash"] == template_body(config)["_meta"]["hash"]
 
+    @pytest.mark.parametrize("has_match_only_text", [True, False])
+    async def test_free_text_fields_are_match_only_text_or_text_when_the_cluster_lacks_it(
+            self, tmp_path: Path, has_match_only_text: bool) -> None:
+        installed: list[dict[str, Any]] = []
+        missing = "The mapper type [match_only_text] declared on field [message] does not exist."
+
+        def handler(method: str, target: str, body: bytes | None) -> Reply:
+            if method == "GET":
+                return 404, {}
+            assert body is not None
+            if b"match_only_text" in body and not has_match_only_text:
+                return 400, {"error": {"type": "illegal_argument_exception", "reason": "template after composition "
+                                       "is invalid", "caused_by": {"type": "mapper_parsing_exception",
+                                                                   "reason": missing}}, "status": 400}
+            installed.append(orjson.loads(body))
+            return 200, {"acknowledged": True}
+
+        config = make_config()
+        sink = ElasticsearchSink("es", config, metrics=Metrics(), stats=Metrics().component("es", "sink", "x"),
+                                 client_factory=scripted_client(Script(handler)))
+        await sink.start()
+        await sink.aclose()
+        props = installed[0]["template"]["mappings"]["properties"]
+        expected = {"type": "match_only_text"} if has_match_only_text else {"type": "text", "norms": False}
+        assert props["message"] == expected
+        assert props["error"]["properties"]["stack_trace"] == expected
+        assert props["error"]["properties"]["message"] == expected
+        assert props["error"]["properties"]["type"]["type"] == "keyword"
+        assert installed[0]["_meta"]["hash"] == sink.template_body["_meta"]["hash"]
+
     async def test_template_refused_is_a_start_error(self, tmp_path: Path) -> None:
         def handler(method: str, target: str, body: bytes | None) -> Reply:
             if method == "GET":
@@ -348,8 +378,9 @@ class TestDataStream:
             await h.put([event(0), event(1, log_type="error"), {**event(2), "log_type": None}])
             await h.finish()
         actions = script.bulk_bodies()[0][0::2]
+        # No log_type: the default of every sink, application.
         assert [a["create"]["_index"] for a in actions] == ["logs-access-prod", "logs-error-prod",
-                                                            "logs-unknown-prod"]
+                                                            "logs-application-prod"]
         assert template_body(h.config)["data_stream"] == {}
 
 

@@ -22,6 +22,7 @@ from aiokafka.errors import (
     OutOfOrderSequenceNumber,
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError, StartError, TransientError
@@ -162,7 +163,7 @@ class TestConfig:
     def test_defaults_are_at_least_once(self) -> None:
         cfg = make_config()
         assert (cfg.acks, cfg.enable_idempotence, cfg.compression) == ("all", True, "zstd")
-        assert (cfg.topic, cfg.key, cfg.create_topics) == ("{log_type}-logs", "{host}:{source.path}", False)
+        assert (cfg.topic, cfg.key, cfg.create_topics) == ("{log_type}-logs", None, False)
 
     def test_bootstrap_servers_accepts_a_comma_separated_string(self) -> None:
         assert make_config(bootstrap_servers="a:9092, b:9092").bootstrap_servers == ["a:9092", "b:9092"]
@@ -240,10 +241,23 @@ class TestEncoding:
         assert [i for i, _, _ in groups[b"node-1:/p0"]] == [0, 2, 4]
         assert [i for i, _, _ in groups[b"node-1:/p1"]] == [1, 3, 5]
 
-    def test_record_over_max_request_bytes_is_rejected_before_sending(self) -> None:
-        out = self.encoder(max_request_bytes=2000).encode([event(0), event(1, message="x" * 5000), event(2)])
+    def test_record_over_max_request_bytes_has_its_message_cut_to_fit(self) -> None:
+        big = event(1, message="x" * 5000)
+        out = self.encoder(max_request_bytes=2000).encode([event(0), big, event(2)])
+        assert out.rejected == [] and out.truncated == 1
+        records = {i: (key, value, headers) for key, recs in out.groups["access-logs"].items()
+                   for i, value, headers in recs}
+        assert sorted(records) == [0, 1, 2]
+        key, value, headers = records[1]
+        assert 1900 < DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) <= 2000
+        sent = orjson.loads(value)
+        assert sent["tags"] == ["_truncated"] and big["message"].startswith(sent["message"])
+        assert "tags" not in big  # the sink's copy was cut, not the shared event
+
+    def test_record_too_large_without_its_message_is_rejected_before_sending(self) -> None:
+        out = self.encoder(max_request_bytes=2000).encode([event(0), event(1, blob="y" * 5000), event(2)])
         assert [i for i, _ in out.rejected] == [1]
-        assert "exceeds max_request_bytes (2000)" in out.rejected[0][1]
+        assert "exceeds max_request_bytes (2000) even with its message cut" in out.rejected[0][1]
         assert sorted(i for recs in out.groups["access-logs"].values() for i, _, _ in recs) == [0, 2]
 
     def test_odd_field_types_are_stringified_not_fatal(self) -> None:
@@ -288,6 +302,43 @@ class TestStart:
             await sink.healthcheck()
         await sink.aclose()
         assert FakeProducer.instances[0].stopped
+
+
+    async def test_a_stop_that_cannot_flush_still_closes_the_connections(self) -> None:
+        # With the broker gone, stop() waits for a flush that never comes: after request_timeout
+        # the sender task is stopped and the connections closed anyway (nothing left to leak).
+        closed: list[str] = []
+
+        class Sender:
+            async def close(self) -> None:
+                closed.append("sender")
+
+        class Hanging(FakeProducer):
+            async def stop(self) -> None:
+                await asyncio.sleep(3600)
+
+        def factory(**kwargs: Any) -> FakeProducer:
+            producer = Hanging({"application-logs": 1, "access-logs": 1, "error-logs": 1}, **kwargs)
+            producer._sender = Sender()
+
+            async def close_client() -> None:
+                closed.append("client")
+
+            producer.client.close = close_client  # type: ignore[attr-defined]
+            return producer
+
+        sink = KafkaSink("kafka", make_config(request_timeout="50ms"), producer_factory=factory)
+        await sink.start()
+        await sink.aclose()
+        assert closed == ["sender", "client"]
+
+    async def test_no_producer_is_made_after_aclose(self) -> None:
+        sink = make_sink()
+        await sink.start()
+        await sink.aclose()
+        with pytest.raises(TransientError, match="closed"):
+            await sink.send([event(0)])
+        assert len(FakeProducer.instances) == 1
 
 
 class TestSend:

@@ -36,6 +36,8 @@ class Rec:
     offset: int
     value: bytes | None
     key: bytes | None = None
+    timestamp: int = 1704164645123  # ms, the record's Kafka timestamp (CreateTime / LogAppendTime)
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def rec(offset: int, **fields: Any) -> Rec:
@@ -192,6 +194,28 @@ class TestDecode:
         # log_type from the config fills in only where the event has none.
         assert (first["log_type"], second["log_type"]) == ("error", "access")
         h.settle_all()
+
+    async def test_a_foreign_producers_event_is_completed_from_its_record(self, tmp_path: Path) -> None:
+        # No @timestamp, log_type or event_id (not our agent): the record's own timestamp, header and
+        # position fill them in, the same on every replay.
+        h = Harness(tmp_path)
+        bare = Rec(5, orjson.dumps({"message": "hello", "tags": ["x"]}))
+        headed = Rec(6, orjson.dumps({"message": "GET /"}), headers=(("host", b"h"), ("log_type", b"access")))
+        own = rec(7, **{"@timestamp": "2024-05-01T10:00:00.000Z", "log_type": "error", "event_id": "id-7"})
+        batch = await h.handle({TP0: [bare, headed, own]})
+        assert batch is not None
+        first, second, third = batch.events
+        assert first["@timestamp"] == "2024-01-02T03:04:05.123Z" and first["tags"] == ["x", "_ingest_timestamp"]
+        assert (first["log_type"], first["event_id"]) == ("application", "logs-0-5")
+        assert (second["log_type"], second["event_id"], second["tags"]) == ("access", "logs-0-6",
+                                                                           ["_ingest_timestamp"])
+        assert third == {"@timestamp": "2024-05-01T10:00:00.000Z", "log_type": "error", "event_id": "id-7",
+                         "message": "m7", "source": {"topic": "logs", "partition": 0, "offset": 7}}
+        again = Harness(tmp_path / "replay")
+        replayed = await again.handle({TP0: [Rec(5, bare.value)]})
+        assert replayed is not None and replayed.events[0] == first
+        h.settle_all()
+        again.settle_all()
 
     async def test_bad_records_go_to_the_dlq_and_the_rest_flows(self, tmp_path: Path) -> None:
         h = Harness(tmp_path)
