@@ -30,14 +30,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from parsers.formats.container import ContainerDecoder, ContainerRecord, ContainerStreamDemux
 from parsers.formats.cri import CriDecoder, detect_container_format
-from parsers.formats.docker import (
-    ContainerDecoder,
-    ContainerRecord,
-    ContainerStreamDemux,
-    DockerDecoder,
-    decode_docker,
-)
+from parsers.formats.docker import DockerDecoder, decode_docker
 from parsers.kubernetes import metadata_from_path
 from parsers.multiline import Joiner, Line
 from parsers.types import INVALID_UTF8, TRUNCATED
