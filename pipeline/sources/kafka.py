@@ -24,29 +24,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from pydantic import Field, model_validator
 
 from pipeline.acks import Receipt, Status
-from pipeline.config import SourceConfig
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import Batch, Event
-from pipeline.kafka_common import KafkaConnectionOptions, client_kwargs, describe_error
+from pipeline.kafka_common import client_kwargs, describe_error
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.retry import Backoff
 from pipeline.sources.base import SourceContext
-from pipeline.units import ByteSize, Duration
+from pipeline.sources.kafka_config import KafkaSourceConfig
 from pipeline.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -54,82 +51,6 @@ log = logging.getLogger(__name__)
 ConsumerFactory = Callable[..., Any]
 # How long emit may block before the partitions are paused and the consumer polled to stay in the group.
 PAUSE_AFTER_S = 5.0
-
-
-class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
-    type: Literal["kafka"]
-    log_type: str | None = Field(
-        default=None,
-        description="log_type set on events that arrive without one (the agent normally sets it).",
-        examples=["application"],
-    )
-    topics: list[str] | None = Field(
-        default=None,
-        min_length=1,
-        description="Topics to consume (or `topic_pattern`).",
-        examples=[["application-logs", "access-logs"]],
-    )
-    topic_pattern: str | None = Field(
-        default=None,
-        description="Regex of the topics to consume (Python `re` syntax); new matching topics are picked up.",
-        examples=[".*-logs"],
-    )
-    group_id: str = Field(
-        min_length=1,
-        description="Consumer group: processors with one group_id share the partitions.",
-        examples=["pipeline-processor"],
-    )
-    start_from: Literal["earliest", "latest"] = Field(
-        default="earliest", description="Where a group with no committed offset starts (auto_offset_reset)."
-    )
-    max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany max_records).")
-    fetch_timeout: Duration = Field(default=0.5, gt=0, description="How long one poll waits for records.")
-    commit_interval: Duration = Field(
-        default=5.0,
-        gt=0,
-        description="How often released offsets are "
-        "committed (also at revocation and shutdown). After a crash at most this "
-        "much settled data is consumed again.",
-        examples=["5s"],
-    )
-    session_timeout: Duration = Field(
-        default=10.0,
-        gt=0,
-        description="Group session timeout: a member silent this long (crashed) loses its partitions.",
-        examples=["10s"],
-    )
-    heartbeat_interval: Duration = Field(
-        default=3.0, gt=0, description="Heartbeat period (under a third of session_timeout)."
-    )
-    max_poll_interval: Duration = Field(
-        default=300.0,
-        gt=0,
-        description="A member that does not poll this "
-        "long leaves the group (this source keeps polling while backpressured).",
-    )
-    revoke_timeout: Duration = Field(
-        default=5.0,
-        ge=0,
-        description="On a rebalance, how long to wait for the "
-        "revoked partitions' in-flight batches before committing; what is not "
-        "settled by then is consumed again by the new owner.",
-    )
-    fetch_max_bytes: ByteSize = Field(
-        default=50 * 1024 * 1024, gt=0, description="Bytes one fetch returns at most.", examples=["50MiB"]
-    )
-
-    @model_validator(mode="after")
-    def _one_subscription(self) -> KafkaSourceConfig:
-        if (self.topics is None) == (self.topic_pattern is None):
-            raise ValueError("set exactly one of topics or topic_pattern")
-        if self.topic_pattern is not None:
-            try:
-                re.compile(self.topic_pattern)
-            except re.error as exc:
-                raise ValueError(f"topic_pattern: invalid regex: {exc}") from None
-        if self.heartbeat_interval >= self.session_timeout:
-            raise ValueError("heartbeat_interval must be shorter than session_timeout")
-        return self
 
 
 class PartitionTracker:
