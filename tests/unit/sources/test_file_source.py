@@ -180,8 +180,8 @@ class TestLines:
             await live.wait_for(lambda: live.source.open_files == 0, what="the idle file to close")
             # Closed while idle; it is reopened when it grows.
             append(p, b"\nmore\n")
-            await live.source._checkpoint()
-            live.source._scan()
+            await live.source.checkpoint()
+            live.source.scan()
             await live.wait_events(4, within=5)
         assert live.h.messages() == ["done", "half", "", "more"]
 
@@ -237,7 +237,7 @@ class TestCheckpoints:
         async with live_source(cfg, data_dir) as live:
             await live.wait_events(2)
             await asyncio.sleep(0.2)
-            await live.source._checkpoint()
+            await live.source.checkpoint()
             # Record 3 may still grow: the checkpoint stops at its start, the end of record 2.
             assert live.h.offsets() == {str(p): len(record1) + len(record2)}
             assert [e["source"]["offset"] for e in live.h.events] == [0, len(record1)]
