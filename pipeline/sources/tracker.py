@@ -194,7 +194,8 @@ class FileTracker:
     def _identify(self, st: FileState, fp: Fingerprint) -> None:
         key = self._unique_key(identity_key(st.dev, st.ino, fp))
         now = time.time()
-        entry = Entry(key, st.dev, st.ino, fp.length, fp.digest, st.reader.offset, st.path, now, now)
+        # From the released position, not the read one: what was just read is not delivered yet.
+        entry = Entry(key, st.dev, st.ino, fp.length, fp.digest, st.wm.position, st.path, now, now)
         self.store.put(entry)
         st.entry = entry
         st.reader.framer = self._make_framer(key, st.path)

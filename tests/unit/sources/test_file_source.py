@@ -345,6 +345,24 @@ class TestIdentity:
         assert live.h.events[50]["event_id"] != live.h.events[0]["event_id"]
         assert live.h.offsets() == {str(p): 20 * 12}
 
+    async def test_after_copytruncate_the_checkpoint_waits_for_the_new_content_to_settle(
+            self, logs: Path, data_dir: Path) -> None:
+        p = logs / "app.log"
+        p.write_bytes(numbered(50, prefix="gen1"))
+        cfg = file_config(include=[str(p)], poll_interval="50ms")
+        async with live_source(cfg, data_dir, auto_settle=False) as live:
+            await live.wait_events(50)
+            live.h.settle_all()
+            os.truncate(p, 0)
+            append(p, numbered(20, prefix="gen2"))
+            await live.wait_events(70)
+            await live.source.checkpoint()
+            # Read and emitted, but not settled: a crash now must read the new content again.
+            assert live.h.offsets() == {str(p): 0}
+            live.h.settle_all()
+            await live.source.checkpoint()
+            assert live.h.offsets() == {str(p): 20 * 12}
+
     async def test_rewritten_past_the_offset_is_caught_by_the_fingerprint(self, logs: Path, data_dir: Path) -> None:
         p = logs / "app.log"
         p.write_bytes(numbered(5, prefix="aaaa"))
