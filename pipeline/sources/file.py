@@ -13,9 +13,11 @@ This module runs them: one task reads every open file round-robin, one chunk
 per file per turn, so a busy file cannot starve the others; housekeeping
 flushes idle multiline records and closes files after `close_inactive`
 (emitting their unterminated last line); the globs are rescanned every
-`scan_interval` and promptly on filesystem events (watchfiles); the checkpoint
-store (`pipeline/checkpoint.py`) is written atomically on a timer and at
-`aclose()`.
+`scan_interval` and promptly on filesystem events (watchfiles). The checkpoint
+store (`pipeline/checkpoint.py`) is written soon after batches settle, at most
+once per `checkpoint_interval` (`pipeline/coalesce.py`): at start-up, what the
+first scan found is written before any line is read, the first batch to settle
+is saved at once, later ones coalesced; at `aclose()` the whole state is written.
 
 On shutdown (not --once) lines held by a joiner or an unterminated last line
 are not emitted: they lie past the checkpoint and are read again after the
@@ -34,6 +36,7 @@ from functools import partial
 from pathlib import Path
 
 from pipeline.checkpoint import CheckpointStore
+from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
@@ -72,8 +75,9 @@ class FileSource:
         self._rescan = asyncio.Event()
         self._stop = asyncio.Event()
         self._ck_lock = asyncio.Lock()
+        self._writer = Coalescer(self._write_checkpoint, config.checkpoint_interval, self.log, "writing the checkpoint")
+        self._dirty_since: float | None = None  # epoch of the oldest change not yet on disk
         self._loaded = False
-        self._synced_at = time.time()
         self._next_housekeeping = 0.0
 
     def _make_framer(self, key: str, path: str) -> Framer:
@@ -91,12 +95,14 @@ class FileSource:
         self._loaded = True
         self._register_metrics(ctx.metrics)
         self.scan(initial=True)
+        await self._save_start()
+        self.store.on_change = self._changed
         if ctx.once:
             await self._run_once(ctx)
             return
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._checkpoint_loop(), name=f"{self.name}:checkpoint")
+                tasks.create_task(self._writer.run(), name=f"{self.name}:checkpoint")
                 tasks.create_task(self._scan_loop(), name=f"{self.name}:scan")
                 tasks.create_task(self._forward_shutdown(ctx), name=f"{self.name}:shutdown")
                 if self.config.watch:
@@ -106,21 +112,28 @@ class FileSource:
                 finally:
                     self._stop.set()
                     self._rescan.set()
+                    self._writer.close()  # aclose() writes the final one, after the sinks drained
         finally:
             self._stop.set()
 
     async def aclose(self) -> None:
         """Close every file and write the final checkpoint (after all sinks drained)."""
         self._stop.set()
+        self._writer.close()
         for st in list(self.tracker.open.values()):
             self.tracker.close(st)
         if not self._loaded:
             return
         async with self._ck_lock:
             self.tracker.touch_seen(time.time())
-            data = self.store.snapshot()
-            await asyncio.to_thread(self.store.write, data)
-            self._synced_at = time.time()
+            data = self.store.snapshot()  # a whole snapshot: the journal is empty after a clean stop
+            try:
+                await asyncio.to_thread(self.store.write, data)
+            except BaseException:
+                self.store.failed()
+                raise
+            self._dirty_since = None
+            self.store.close()
 
     # -- the read loop -----------------------------------------------------------
     async def _read_loop(self, ctx: SourceContext) -> None:
@@ -237,6 +250,9 @@ class FileSource:
                 return
             try:
                 self.scan()
+                now = time.time()
+                self.tracker.touch_seen(now)
+                self.tracker.prune(now)
             except Exception:
                 self.log.exception("scan failed")
 
@@ -276,29 +292,39 @@ class FileSource:
         self._wake.set()
 
     # -- checkpoints -----------------------------------------------------------
-    async def _checkpoint_loop(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.config.checkpoint_interval)
-            if self._stop.is_set():
-                return  # aclose() writes the final one, after the sinks drained
-            try:
-                await self.checkpoint()
-            except Exception:
-                self.log.exception("writing the checkpoint failed; will retry")
+    def _changed(self) -> None:
+        # The store changed (a batch settled, a file was found or forgotten): save it soon.
+        if self._dirty_since is None:
+            self._dirty_since = time.time()
+        self._writer.poke()
+
+    async def _save_start(self) -> None:
+        # What the first scan found (new files, `start_at: end` positions) is on disk before any
+        # line is read; and the writer's first run is then free for the first batch to settle.
+        try:
+            await self.checkpoint()
+        except Exception:
+            self.log.exception("writing the checkpoint failed; will retry")
+            self._writer.poke()
+
+    async def _write_checkpoint(self) -> bool:
+        await self.checkpoint()
+        return True
 
     async def checkpoint(self) -> None:
-        """Write the checkpoint now if it changed (the checkpoint loop does this on its timer)."""
+        """Persist what changed now (the writer does this soon after each change, coalesced)."""
         async with self._ck_lock:
-            now = time.time()
-            self.tracker.touch_seen(now)
-            self.tracker.prune(now)
-            if not self.store.dirty:
-                self._synced_at = now
+            since, self._dirty_since = self._dirty_since, None
+            pending = self.store.prepare()
+            if pending is None:
                 return
-            data = self.store.snapshot()
-            await asyncio.to_thread(self.store.write, data)
-            self._synced_at = now
+            try:
+                await asyncio.to_thread(self.store.commit, pending)
+            except BaseException:
+                self.store.failed()
+                if since is not None and (self._dirty_since is None or since < self._dirty_since):
+                    self._dirty_since = since
+                raise
 
     # -- metrics ---------------------------------------------------------------
     def _register_metrics(self, metrics: Metrics) -> None:
@@ -339,7 +365,8 @@ class FileSource:
         return lags
 
     def checkpoint_age(self) -> float:
-        return 0.0 if not self.store.dirty else max(0.0, time.time() - self._synced_at)
+        since = self._dirty_since
+        return 0.0 if since is None else max(0.0, time.time() - since)
 
 
 def _lag_samples(sources: list[FileSource]) -> Iterator[tuple[dict[str, str], float]]:

@@ -137,7 +137,7 @@ class FileTracker:
         if entry is not None and pos != entry.offset:
             entry.offset = pos
             entry.updated = time.time()
-            self.store.dirty = True
+            self.store.touch(entry)
 
     # -- what an open file did -----------------------------------------------------
     def recheck(self, st: FileState) -> Change:
@@ -189,7 +189,7 @@ class FileTracker:
         if fp.length > entry.fp_len:
             entry.fp_len = fp.length
             entry.fp = fp.digest
-            self.store.dirty = True
+            self.store.touch(entry)
 
     def _identify(self, st: FileState, fp: Fingerprint) -> None:
         key = self._unique_key(identity_key(st.dev, st.ino, fp))
@@ -250,7 +250,7 @@ class FileTracker:
         st.path = path
         if st.entry is not None:
             st.entry.path = path
-            self.store.dirty = True
+            self.store.touch(st.entry)
         if st.reader.framer is not None:
             st.reader.framer.stamp.path = path
 
@@ -354,7 +354,7 @@ class FileTracker:
             return entry
         entry.path = path
         entry.seen = now
-        self.store.dirty = True
+        self.store.touch(entry)
         self._grow_fingerprint(entry, fp)
         return entry
 

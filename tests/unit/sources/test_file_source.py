@@ -262,6 +262,39 @@ class TestCheckpoints:
         h = await run_once(cfg, data_dir)
         assert ids_of(h.messages()) == list(range(15, 20))
 
+    async def test_the_first_batch_to_settle_is_saved_at_once(self, logs: Path, data_dir: Path) -> None:
+        p = logs / "a.log"
+        p.write_bytes(numbered(5))
+        cfg = file_config(include=[str(p)], checkpoint_interval="1h")
+        async with live_source(cfg, data_dir) as live:
+            # Written before reading (the file found at start-up), then again once the batch settled,
+            # without waiting an hour for the interval.
+            await live.wait_for(lambda: (data_dir / "checkpoints" / "src.json").exists()
+                                and live.h.offsets().get(str(p)) == 60, what="the first settled batch on disk")
+
+    async def test_a_failed_checkpoint_write_is_retried(
+            self, logs: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+            caplog: pytest.LogCaptureFixture) -> None:
+        p = logs / "a.log"
+        p.write_bytes(numbered(5))
+        cfg = file_config(include=[str(p)], checkpoint_interval="10ms")
+        async with live_source(cfg, data_dir) as live:
+            real_commit = live.source.store.commit
+            failures: list[object] = []
+
+            def flaky_commit(pending: object) -> None:
+                if len(failures) < 2:
+                    failures.append(pending)
+                    raise OSError(28, "No space left on device")
+                real_commit(pending)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(live.source.store, "commit", flaky_commit)
+            await live.wait_events(5)
+            await live.wait_for(lambda: (data_dir / "checkpoints" / "src.json").exists()
+                                and live.h.offsets().get(str(p)) == 60, what="the retried checkpoint")
+        assert len(failures) == 2
+        assert sum("writing the checkpoint failed" in r.getMessage() for r in caplog.records) == 2
+
     async def test_checkpoint_is_written_on_the_timer(self, logs: Path, data_dir: Path) -> None:
         p = logs / "a.log"
         p.write_bytes(numbered(5))
