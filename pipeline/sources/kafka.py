@@ -4,8 +4,9 @@ One batch per `getmany` result (it may span partitions). Its receipt carries,
 per partition, the range [start, last + 1) it covers, where `start` is where
 the previous batch of that partition ended, so offsets the broker skips
 (compaction, transaction markers) never leave a gap. When the batch is
-released, each partition's `Watermark` advances; a timer (and shutdown, and a
-revocation) commits the contiguous released position. Auto-commit is never
+released, each partition's `Watermark` advances, and the contiguous released
+position is committed soon after, at most once per `commit_interval`
+(`pipeline/coalesce.py`), and at revocation and shutdown. Auto-commit is never
 used: a committed offset always means "every record before it was settled".
 
 Records that are not JSON objects go to the dead-letter queue with their
@@ -34,6 +35,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from pipeline.acks import Receipt, Status
+from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import Batch, Event
@@ -44,50 +46,13 @@ from pipeline.registry import register
 from pipeline.retry import Backoff
 from pipeline.sources.base import SourceContext
 from pipeline.sources.kafka_config import KafkaSourceConfig
-from pipeline.watermark import Watermark
+from pipeline.sources.kafka_offsets import PartitionTracker, Ranges, releaser
 
 log = logging.getLogger(__name__)
 
 ConsumerFactory = Callable[..., Any]
 # How long emit may block before the partitions are paused and the consumer polled to stay in the group.
 PAUSE_AFTER_S = 5.0
-
-
-class PartitionTracker:
-    """Offsets of one assigned partition: released watermark, in-flight batches, last commit."""
-
-    __slots__ = ("committed", "idle", "inflight", "next_start", "revoked", "watermark")
-
-    def __init__(self, position: int) -> None:
-        self.watermark = Watermark(position)
-        self.next_start = position  # where the next batch's range starts
-        self.committed = position  # last position committed (or found) for the group
-        self.inflight = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.revoked = False
-
-    def begin(self) -> None:
-        self.inflight += 1
-        self.idle.clear()
-
-    def release(self, start: int, end: int) -> None:
-        self.inflight -= 1
-        if self.inflight == 0:
-            self.idle.set()
-        if not self.revoked:
-            self.watermark.release(start, end)
-
-
-Ranges = list[tuple[PartitionTracker, int, int]]
-
-
-def _releaser(ranges: Ranges) -> Callable[[Status], None]:
-    def on_release(status: Status) -> None:
-        for tracker, start, end in ranges:
-            tracker.release(start, end)
-
-    return on_release
 
 
 class _Listener:
@@ -126,6 +91,7 @@ class KafkaSource:
         self.consumer: Any = None
         self.trackers: dict[TopicPartition, PartitionTracker] = {}
         self._commit_lock = asyncio.Lock()
+        self._committer = Coalescer(self.commit, config.commit_interval, self.log, "committing offsets")
         self._end_offsets: dict[TopicPartition, int] = {}
 
     # -- consumer lifecycle ------------------------------------------------
@@ -202,11 +168,11 @@ class KafkaSource:
         )
 
     # -- commits -----------------------------------------------------------
-    async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> None:
-        """Commit the released, contiguous position of each partition that moved."""
+    async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> bool:
+        """Commit the released, contiguous position of each partition that moved; False if it failed."""
         consumer = self.consumer
         if consumer is None:
-            return
+            return True
         trackers = dict(self.trackers) if trackers is None else trackers
         due = {
             tp: (t, t.watermark.position)
@@ -214,23 +180,17 @@ class KafkaSource:
             if not t.revoked and t.watermark.position > t.committed
         }
         if not due:
-            return
+            return True
         async with self._commit_lock:
             try:
                 await consumer.commit({tp: OffsetAndMetadata(pos, "") for tp, (_, pos) in due.items()})
             except (KafkaError, OSError) as exc:
                 # Not fatal: a later commit covers it; a crash meanwhile only replays settled records.
                 self.log.warning("kafka offset commit failed", extra={"error": describe_error(exc)})
-                return
+                return False
         for tracker, pos in due.values():
             tracker.committed = max(tracker.committed, pos)
-
-    async def _commit_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self.config.commit_interval)
-            except TimeoutError:
-                await self.commit()
+        return True
 
     def register_metrics(self, metrics: Metrics) -> None:
         # The topology drops this registration when the source closes (owner = the source).
@@ -261,13 +221,12 @@ class KafkaSource:
     async def run(self, ctx: SourceContext) -> None:
         if not await self._start(ctx):
             return
-        stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._commit_loop(stop))
+            tasks.create_task(self._committer.run(), name=f"{self.name}:commit")
             try:
                 await self._read(ctx)
             finally:
-                stop.set()
+                self._committer.close()  # aclose() commits the rest, after the sinks drained
 
     async def _read(self, ctx: SourceContext) -> None:
         consumer = self.consumer
@@ -297,7 +256,7 @@ class KafkaSource:
             await asyncio.to_thread(self.dlq.write, self.name, bad, reasons)
             ctx.stats.dead_lettered += len(bad)
             ctx.stats.events_failed += len(bad)
-        release = _releaser(ranges)
+        release = releaser(ranges)
         if not events:
             release(Status.REJECTED)
             return
@@ -320,7 +279,7 @@ class KafkaSource:
             tracker = self.trackers.get(tp)
             first = messages[0].offset
             if tracker is None:
-                tracker = self.trackers[tp] = PartitionTracker(first)
+                tracker = self.trackers[tp] = PartitionTracker(first, self._committer.poke)
             last = messages[-1].offset
             ranges.append((tracker, min(tracker.next_start, first), last + 1))
             tracker.next_start = last + 1

@@ -41,12 +41,12 @@ class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
     max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany max_records).")
     fetch_timeout: Duration = Field(default=0.5, gt=0, description="How long one poll waits for records.")
     commit_interval: Duration = Field(
-        default=5.0,
+        default=1.0,
         gt=0,
-        description="How often released offsets are "
-        "committed (also at revocation and shutdown). After a crash at most this "
-        "much settled data is consumed again.",
-        examples=["5s"],
+        description="Commit released offsets soon after batches settle, at most once per this interval "
+        "(also at revocation and shutdown). After a crash, what was in flight plus at most this much "
+        "settled data is consumed again.",
+        examples=["1s"],
     )
     session_timeout: Duration = Field(
         default=10.0,
