@@ -5,8 +5,8 @@ A CRI log line is ``<RFC3339Nano time> <stdout|stderr> <tag> <message>``, e.g.
 first is ``P`` (partial: a fragment the next line of the same stream continues) or ``F``
 (full: the last fragment). ``CriDecoder`` joins ``P`` fragments with the following ones up to
 the ``F``, per stream, with the same interface and offset rules as
-``parsers.formats.docker.DockerDecoder`` (see that module for the checkpoint recipe and
-``ContainerStreamDemux``, which adds per-stream multiline on top).
+``parsers.formats.docker.DockerDecoder`` (see ``parsers/formats/container.py`` for the
+checkpoint recipe and ``ContainerStreamDemux``, which adds per-stream multiline on top).
 
 Times become ``@timestamp`` form (UTC, milliseconds): containerd writes ``...Z``, CRI-O may
 write local time with an offset (``+02:00``), which is converted to UTC.
@@ -22,15 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from parsers.formats.docker import (
-    TAG_CRI_PARSE_FAILURE,
+from parsers.formats.container import (
     ContainerDecoderBase,
     ContainerEntry,
     ContainerRecord,
-    _utc_heads,
-    decode_docker,
     to_utc_millis,
+    utc_heads,
 )
+from parsers.formats.docker import decode_docker
 from parsers.multiline import LineLike
 from parsers.types import TRUNCATED
 
@@ -44,6 +43,7 @@ __all__ = [
 ]
 
 TAG_TRUNCATED = TRUNCATED
+TAG_CRI_PARSE_FAILURE = "_cri_parse_failure"
 
 CriEntry = ContainerEntry
 
@@ -93,6 +93,7 @@ class CriDecoder(ContainerDecoderBase):
     """
 
     __slots__ = ()
+    failure_tag = TAG_CRI_PARSE_FAILURE
 
     def feed(self, lines: Sequence[LineLike], now: float) -> list[ContainerRecord]:
         if not lines:
@@ -102,7 +103,7 @@ class CriDecoder(ContainerDecoderBase):
         out: list[ContainerRecord] = []
         emit = out.append
         new = _tuple_new
-        heads = _utc_heads
+        heads = utc_heads
         partials = self._partials
         for line in lines:
             text = line.text

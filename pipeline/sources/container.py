@@ -1,7 +1,8 @@
 """`container` source: the file source over container log files (Docker json-file and CRI).
 
-Everything about files (identity, rotation, checkpoints, fairness) is the file
-source's; this module only frames lines differently:
+It is the file source (`file.py`: the tracker and the per-file readers) with
+other framers; everything about files (identity, rotation, checkpoints,
+fairness) is shared. This module only frames lines differently:
 
 - the format is detected per file from its first line (`detect_container_format`):
   Docker json-file (`{"log": ..., "stream": ..., "time": ...}`) or CRI
@@ -10,7 +11,8 @@ source's; this module only frames lines differently:
   `parsers.formats.cri.CriDecoder`, which reassemble Docker's 16 KiB partial
   entries and CRI `P` fragments per stream;
 - multiline (if configured) runs after decoding, one joiner per stream
-  (stdout and stderr are joined separately: `ContainerStreamDemux`);
+  (stdout and stderr are joined separately:
+  `parsers.formats.container.ContainerStreamDemux`);
 - events keep `stream`, take `@timestamp` from the container runtime's time,
   and carry `kubernetes: {namespace, pod, pod_uid?, container, container_id?, node}`
   from the path (`/var/log/containers/<pod>_<ns>_<container>-<id>.log` and the
@@ -30,25 +32,19 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from parsers.formats.container import ContainerDecoder, ContainerRecord, ContainerStreamDemux
 from parsers.formats.cri import CriDecoder, detect_container_format
-from parsers.formats.docker import (
-    ContainerDecoder,
-    ContainerRecord,
-    ContainerStreamDemux,
-    DockerDecoder,
-    decode_docker,
-)
+from parsers.formats.docker import DockerDecoder, decode_docker
 from parsers.kubernetes import metadata_from_path
 from parsers.multiline import Joiner, Line
 from parsers.types import INVALID_UTF8, TRUNCATED
-from pipeline.checkpoint import Entry
 from pipeline.context import BuildContext
 from pipeline.event import Event
 from pipeline.registry import register
-from pipeline.sources.file import FileSource, FileState
+from pipeline.sources.file import FileSource
 from pipeline.sources.file_config import FileSourceConfig
+from pipeline.sources.framing import FeedResult, Framer, Stamp
 from pipeline.sources.lines import RawLine
-from pipeline.sources.reader import FeedResult, Framer, Stamp
 from pipeline.units import ByteSize, Duration
 
 KUBERNETES_KEYS = ("namespace", "pod", "pod_uid", "container", "container_id")
@@ -245,20 +241,16 @@ def kubernetes_metadata(path: str, node: str) -> dict[str, Any] | None:
     return out
 
 
-class ContainerSource(FileSource):
-    type_name = "container"
+class ContainerFramers:
+    """The `container` source's framers: one `ContainerFramer` per file, with its Kubernetes metadata."""
 
-    def __init__(
-        self, name: str, config: ContainerSourceConfig, data_dir: Path, host: str, node: str | None = None
-    ) -> None:
-        super().__init__(name, config, data_dir, host)
-        self.container_config = config
-        self._node = node
+    def __init__(self, config: ContainerSourceConfig, node: str | None = None) -> None:
+        self.config = config
+        self.node = node
 
-    def _make_framer(self, st: FileState, entry: Entry) -> Framer:
-        cfg = self.container_config
-        stamp = Stamp(self.host, entry.key, st.path, cfg.log_type)
-        node = self._node or os.environ.get("NODE_NAME") or self.host
+    def __call__(self, host: str, key: str, path: str) -> Framer:
+        cfg = self.config
+        node = self.node or os.environ.get("NODE_NAME") or host
         multiline = cfg.multiline
         joiners = None
         if multiline is not None:
@@ -267,8 +259,22 @@ class ContainerSource(FileSource):
                 return multiline.build()
 
         return ContainerFramer(
-            stamp, kubernetes_metadata(st.path, node), joiners, cfg.format, cfg.max_message_bytes, cfg.partial_timeout
+            Stamp(host, key, path, cfg.log_type),
+            kubernetes_metadata(path, node),
+            joiners,
+            cfg.format,
+            cfg.max_message_bytes,
+            cfg.partial_timeout,
         )
+
+
+class ContainerSource(FileSource):
+    """The file source (tracker + readers) with container framers."""
+
+    def __init__(
+        self, name: str, config: ContainerSourceConfig, data_dir: Path, host: str, node: str | None = None
+    ) -> None:
+        super().__init__(name, config, data_dir, host, ContainerFramers(config, node))
 
 
 @register("source", "container", ContainerSourceConfig)

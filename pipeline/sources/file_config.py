@@ -127,7 +127,12 @@ class FileSourceConfig(SourceConfig):
         default=1024, gt=0, description="Leading bytes hashed into the file identity (with device and inode)."
     )
     checkpoint_interval: Duration = Field(
-        default=5.0, gt=0, description="Write the checkpoint this often (and at shutdown).", examples=["5s"]
+        default=0.2,
+        gt=0,
+        description="Write the checkpoint soon after batches settle, at most once per this interval "
+        "(a write appends what changed to a journal; also written whole at shutdown). "
+        "After a crash, what was in flight plus at most this much settled data is read again.",
+        examples=["200ms", "1s"],
     )
     checkpoint_retention: Duration = Field(
         default=86400.0,

@@ -4,8 +4,9 @@ One batch per `getmany` result (it may span partitions). Its receipt carries,
 per partition, the range [start, last + 1) it covers, where `start` is where
 the previous batch of that partition ended, so offsets the broker skips
 (compaction, transaction markers) never leave a gap. When the batch is
-released, each partition's `Watermark` advances; a timer (and shutdown, and a
-revocation) commits the contiguous released position. Auto-commit is never
+released, each partition's `Watermark` advances, and the contiguous released
+position is committed soon after, at most once per `commit_interval`
+(`pipeline/coalesce.py`), and at revocation and shutdown. Auto-commit is never
 used: a committed offset always means "every record before it was settled".
 
 Records that are not JSON objects go to the dead-letter queue with their
@@ -30,152 +31,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from pydantic import Field, model_validator
 
 from parsers.dates import rfc3339_ms
 from parsers.types import INGEST_TIMESTAMP, add_tag
 from pipeline.acks import Receipt, Status
-from pipeline.config import SourceConfig
+from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import DEFAULT_LOG_TYPE, Batch, Event
-from pipeline.kafka_common import KafkaConnectionOptions, client_kwargs, describe_error
+from pipeline.kafka_common import client_kwargs, describe_error
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.retry import Backoff
 from pipeline.sources.base import SourceContext
-from pipeline.units import ByteSize, Duration
-from pipeline.watermark import Watermark
+from pipeline.sources.kafka_config import KafkaSourceConfig
+from pipeline.sources.kafka_offsets import PartitionTracker, Ranges, releaser
 
 log = logging.getLogger(__name__)
 
 ConsumerFactory = Callable[..., Any]
 # How long emit may block before the partitions are paused and the consumer polled to stay in the group.
 PAUSE_AFTER_S = 5.0
-
-
-class KafkaSourceConfig(SourceConfig, KafkaConnectionOptions):
-    type: Literal["kafka"]
-    log_type: str | None = Field(
-        default=None,
-        description="log_type set on events that arrive without one (the agent always sets it). Unset: the "
-        "record's `log_type` header (the kafka sink writes it), else `application`, the default of every sink.",
-        examples=["application"],
-    )
-    topics: list[str] | None = Field(
-        default=None,
-        min_length=1,
-        description="Topics to consume (or `topic_pattern`).",
-        examples=[["application-logs", "access-logs"]],
-    )
-    topic_pattern: str | None = Field(
-        default=None,
-        description="Regex of the topics to consume (Python `re` syntax); new matching topics are picked up.",
-        examples=[".*-logs"],
-    )
-    group_id: str = Field(
-        min_length=1,
-        description="Consumer group: processors with one group_id share the partitions.",
-        examples=["pipeline-processor"],
-    )
-    start_from: Literal["earliest", "latest"] = Field(
-        default="earliest", description="Where a group with no committed offset starts (auto_offset_reset)."
-    )
-    max_batch_records: int = Field(default=1000, gt=0, description="Records per batch at most (getmany max_records).")
-    fetch_timeout: Duration = Field(default=0.5, gt=0, description="How long one poll waits for records.")
-    commit_interval: Duration = Field(
-        default=5.0,
-        gt=0,
-        description="How often released offsets are "
-        "committed (also at revocation and shutdown). After a crash at most this "
-        "much settled data is consumed again.",
-        examples=["5s"],
-    )
-    session_timeout: Duration = Field(
-        default=10.0,
-        gt=0,
-        description="Group session timeout: a member silent this long (crashed) loses its partitions.",
-        examples=["10s"],
-    )
-    heartbeat_interval: Duration = Field(
-        default=3.0, gt=0, description="Heartbeat period (under a third of session_timeout)."
-    )
-    max_poll_interval: Duration = Field(
-        default=300.0,
-        gt=0,
-        description="A member that does not poll this "
-        "long leaves the group (this source keeps polling while backpressured).",
-    )
-    revoke_timeout: Duration = Field(
-        default=5.0,
-        ge=0,
-        description="On a rebalance, how long to wait for the "
-        "revoked partitions' in-flight batches before committing; what is not "
-        "settled by then is consumed again by the new owner.",
-    )
-    fetch_max_bytes: ByteSize = Field(
-        default=50 * 1024 * 1024, gt=0, description="Bytes one fetch returns at most.", examples=["50MiB"]
-    )
-
-    @model_validator(mode="after")
-    def _one_subscription(self) -> KafkaSourceConfig:
-        if (self.topics is None) == (self.topic_pattern is None):
-            raise ValueError("set exactly one of topics or topic_pattern")
-        if self.topic_pattern is not None:
-            try:
-                re.compile(self.topic_pattern)
-            except re.error as exc:
-                raise ValueError(f"topic_pattern: invalid regex: {exc}") from None
-        if self.heartbeat_interval >= self.session_timeout:
-            raise ValueError("heartbeat_interval must be shorter than session_timeout")
-        return self
-
-
-class PartitionTracker:
-    """Offsets of one assigned partition: released watermark, in-flight batches, last commit."""
-
-    __slots__ = ("committed", "idle", "inflight", "next_start", "revoked", "watermark")
-
-    def __init__(self, position: int) -> None:
-        self.watermark = Watermark(position)
-        self.next_start = position  # where the next batch's range starts
-        self.committed = position  # last position committed (or found) for the group
-        self.inflight = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.revoked = False
-
-    def begin(self) -> None:
-        self.inflight += 1
-        self.idle.clear()
-
-    def release(self, start: int, end: int) -> None:
-        self.inflight -= 1
-        if self.inflight == 0:
-            self.idle.set()
-        if not self.revoked:
-            self.watermark.release(start, end)
-
-
-Ranges = list[tuple[PartitionTracker, int, int]]
-
-
-def _releaser(ranges: Ranges) -> Callable[[Status], None]:
-    def on_release(status: Status) -> None:
-        for tracker, start, end in ranges:
-            tracker.release(start, end)
-
-    return on_release
 
 
 class _Listener:
@@ -214,6 +99,7 @@ class KafkaSource:
         self.consumer: Any = None
         self.trackers: dict[TopicPartition, PartitionTracker] = {}
         self._commit_lock = asyncio.Lock()
+        self._committer = Coalescer(self.commit, config.commit_interval, self.log, "committing offsets")
         self._end_offsets: dict[TopicPartition, int] = {}
 
     # -- consumer lifecycle ------------------------------------------------
@@ -290,11 +176,11 @@ class KafkaSource:
         )
 
     # -- commits -----------------------------------------------------------
-    async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> None:
-        """Commit the released, contiguous position of each partition that moved."""
+    async def commit(self, trackers: dict[TopicPartition, PartitionTracker] | None = None) -> bool:
+        """Commit the released, contiguous position of each partition that moved; False if it failed."""
         consumer = self.consumer
         if consumer is None:
-            return
+            return True
         trackers = dict(self.trackers) if trackers is None else trackers
         due = {
             tp: (t, t.watermark.position)
@@ -302,23 +188,17 @@ class KafkaSource:
             if not t.revoked and t.watermark.position > t.committed
         }
         if not due:
-            return
+            return True
         async with self._commit_lock:
             try:
                 await consumer.commit({tp: OffsetAndMetadata(pos, "") for tp, (_, pos) in due.items()})
             except (KafkaError, OSError) as exc:
                 # Not fatal: a later commit covers it; a crash meanwhile only replays settled records.
                 self.log.warning("kafka offset commit failed", extra={"error": describe_error(exc)})
-                return
+                return False
         for tracker, pos in due.values():
             tracker.committed = max(tracker.committed, pos)
-
-    async def _commit_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self.config.commit_interval)
-            except TimeoutError:
-                await self.commit()
+        return True
 
     def register_metrics(self, metrics: Metrics) -> None:
         # The topology drops this registration when the source closes (owner = the source).
@@ -349,13 +229,12 @@ class KafkaSource:
     async def run(self, ctx: SourceContext) -> None:
         if not await self._start(ctx):
             return
-        stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._commit_loop(stop))
+            tasks.create_task(self._committer.run(), name=f"{self.name}:commit")
             try:
                 await self._read(ctx)
             finally:
-                stop.set()
+                self._committer.close()  # aclose() commits the rest, after the sinks drained
 
     async def _read(self, ctx: SourceContext) -> None:
         consumer = self.consumer
@@ -385,7 +264,7 @@ class KafkaSource:
             await asyncio.to_thread(self.dlq.write, self.name, bad, reasons)
             ctx.stats.dead_lettered += len(bad)
             ctx.stats.events_failed += len(bad)
-        release = _releaser(ranges)
+        release = releaser(ranges)
         if not events:
             release(Status.REJECTED)
             return
@@ -408,7 +287,7 @@ class KafkaSource:
             tracker = self.trackers.get(tp)
             first = messages[0].offset
             if tracker is None:
-                tracker = self.trackers[tp] = PartitionTracker(first)
+                tracker = self.trackers[tp] = PartitionTracker(first, self._committer.poke)
             last = messages[-1].offset
             ranges.append((tracker, min(tracker.next_start, first), last + 1))
             tracker.next_start = last + 1

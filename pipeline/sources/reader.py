@@ -1,39 +1,36 @@
-"""Chunked file reading and the turn of raw lines into events.
+"""Reading one open file: chunk reads, framing, and batches with receipts (the harvester).
 
 `ChunkReader` reads an open file in chunks from an offset and splits them into
 lines with `pipeline.sources.lines.LineSplitter` (bounded memory: a line
 longer than `max_line_bytes` keeps only its head and is flagged truncated).
 
-A *framer* turns one file's raw lines into events, in one loop per chunk:
-
-- `PlainFramer`: one event per line (the hot path; builds the dicts directly).
-- `MultilineFramer`: lines -> `parsers.multiline` joiner -> one event per record.
-- (`pipeline.sources.container.ContainerFramer`: container decoding + per-stream joiners.)
-
-Every `feed` also returns the *resume offset*: the position a restart may
-resume from once everything emitted so far is delivered (the end of the last
-line, or the start of a record still held by a joiner). A batch's receipt
-covers [previous resume offset, this resume offset).
-
-Line policy: a trailing `\\r` is dropped (CRLF files); invalid UTF-8 is
-replaced with U+FFFD and the event tagged `_invalid_utf8`; a line cut at
-`max_line_bytes` is tagged `_truncated` (its offsets still span the whole line,
-so the next line starts intact and a checkpoint never lands inside a line).
+`FileReader` is the per-file harvester: it reads one chunk per turn, hands the
+lines to the file's framer (`framing.py`), cuts the events into batches of at
+most `batch_max_lines` / `batch_max_bytes`, and emits each batch with a receipt
+covering [previous resume offset, this resume offset) of the file. Those ranges
+are contiguous, so the tracker's watermark can turn their settlement into a
+checkpoint. It knows nothing about identity, rotation or checkpoints: the
+tracker (`tracker.py`) decides when a file is opened, restarted or closed, and
+receives the released ranges through the `release` callback.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Protocol
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
-from parsers.multiline import Joiner, Line, Record
-from parsers.types import INVALID_UTF8, TRUNCATED
-from pipeline.event import Event
-from pipeline.sources.fileid import event_id_prefix
+from parsers.dates import rfc3339_ms
+from pipeline.acks import Receipt, Status
+from pipeline.event import Batch, Event
+from pipeline.sources.file_config import FileSourceConfig
+from pipeline.sources.framing import Framer
 from pipeline.sources.lines import LineSplitter, RawLine
 
-# (events completed, resume offset or None if nothing was ever fed)
-FeedResult = tuple[list[Event], int | None]
+Emit = Callable[[Batch], Awaitable[None]]
+# release(start, end, status): the byte range [start, end) of this file was settled downstream.
+Release = Callable[[int, int, Status], None]
 
 
 class ChunkReader:
@@ -68,203 +65,138 @@ class ChunkReader:
         return self.splitter.flush()
 
 
-class Stamp:
-    """What every event of one file carries: host, path, log_type, the event-id hasher."""
+class FileReader:
+    """One file's harvest from an offset: chunks -> lines -> framer -> batches with receipts.
 
-    __slots__ = ("host", "id_prefix", "key", "log_type", "path")
+    `framer` is None until the tracker knows the file's identity (a file that was
+    truncated has none until its first new bytes are read).
+    """
 
-    def __init__(self, host: str, key: str, path: str, log_type: str | None) -> None:
-        self.host = host
-        self.key = key
-        self.path = path
-        self.log_type = log_type
-        self.id_prefix = event_id_prefix(host, key)
+    __slots__ = ("_max_bytes", "_max_lines", "_release", "ack_start", "at_eof", "chunks", "framer", "last_data")
 
-    def event_id(self, offset: int) -> str:
-        return f"{self.id_prefix}{offset:012x}"
-
-    def event(self, text: str, offset: int, ts: str, tags: list[str] | None) -> Event:
-        event: Event = {"@timestamp": ts, "message": text, "host": self.host}
-        if self.log_type:
-            event["log_type"] = self.log_type
-        event["source"] = {"path": self.path, "offset": offset}
-        event["event_id"] = self.event_id(offset)
-        if tags:
-            event["tags"] = tags
-        return event
-
-
-class Framer(Protocol):
-    """Turns one file's raw lines into events; holds what is not complete yet."""
-
-    stamp: Stamp
-
-    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
-        """Events completed by `lines` (in file order) and the resume offset after them."""
-        ...
-
-    def flush_idle(self, now: float, ts: str) -> FeedResult:
-        """Events held longer than their idle timeout (multiline), and the resume offset."""
-        ...
-
-    def flush(self, ts: str) -> FeedResult:
-        """Everything held (end of input, file closed)."""
-        ...
+    def __init__(self, fd: int, offset: int, config: FileSourceConfig, release: Release) -> None:
+        self.chunks = ChunkReader(fd, offset, config.read_chunk_bytes, config.max_line_bytes)
+        self.framer: Framer | None = None
+        self._release = release
+        self._max_lines = config.batch_max_lines
+        self._max_bytes = config.batch_max_bytes
+        self.ack_start = offset  # start of the next receipt's range
+        self.at_eof = False
+        self.last_data = time.monotonic()
 
     @property
-    def pending(self) -> bool:
-        """True while lines are held for a record that is not complete."""
-        ...
+    def offset(self) -> int:
+        """The next byte to read."""
+        return self.chunks.splitter.offset
+
+    @property
+    def fd(self) -> int:
+        return self.chunks.fd
+
+    @fd.setter
+    def fd(self, fd: int) -> None:
+        self.chunks.fd = fd
+
+    @property
+    def idle(self) -> bool:
+        """At the end of the file with nothing held: closing it loses nothing."""
+        framer = self.framer
+        return (
+            self.at_eof
+            and self.chunks.pending_bytes == 0
+            and not (framer is not None and framer.pending)
+            and self.ack_start == self.offset
+        )
 
     @property
     def idle_deadline(self) -> float | None:
         """Monotonic time at which `flush_idle` has something to emit."""
-        ...
+        framer = self.framer
+        return framer.idle_deadline if framer is not None else None
 
+    def read(self) -> tuple[bytes, list[RawLine]]:
+        """One chunk and the lines it completed (b"" at the end); raises OSError."""
+        data, lines = self.chunks.read()
+        if not data:
+            self.at_eof = True
+            return data, lines
+        if len(data) < self.chunks.chunk_bytes:
+            self.at_eof = True
+        self.last_data = time.monotonic()
+        return data, lines
 
-class PlainFramer:
-    """One event per line, built directly in one loop (no joiner)."""
+    async def emit_lines(self, lines: list[RawLine], crlf: bool, emit: Emit) -> None:
+        """Frame `lines` and emit them as batches within the size limits."""
+        framer = self.framer
+        assert framer is not None
+        max_lines = self._max_lines
+        max_bytes = self._max_bytes
+        now = time.monotonic()
+        ts = rfc3339_ms()
+        n = len(lines)
+        if n <= max_lines and lines[-1][2] - lines[0][1] <= max_bytes:
+            events, resume = framer.feed(lines, now, ts, crlf)
+            await self.emit(events, resume, emit)
+            return
+        i = 0
+        while i < n:
+            j = min(i + max_lines, n)
+            if lines[j - 1][2] - lines[i][1] > max_bytes:
+                j = cut_by_bytes(lines, i, j, max_bytes)
+            events, resume = framer.feed(lines[i:j], now, ts, crlf)
+            await self.emit(events, resume, emit)
+            i = j
 
-    __slots__ = ("_fed_end", "stamp")
+    async def emit(self, events: list[Event], resume: int | None, emit: Emit, force: bool = False) -> None:
+        """Emit events with a receipt for [ack_start, resume) of this file.
 
-    def __init__(self, stamp: Stamp) -> None:
-        self.stamp = stamp
-        self._fed_end: int | None = None
+        With no events the range is kept open (it merges into the next batch), unless
+        `force` (the file is being closed): then an empty batch carries it.
+        """
+        start = self.ack_start
+        end = start if resume is None else resume
+        if not events and (end <= start or not force):
+            return
+        self.ack_start = end
+        await emit(Batch(events, Receipt(partial(self._release, start, end))))
 
-    pending = False
-    idle_deadline = None
+    async def flush_idle(self, now: float, emit: Emit) -> None:
+        """Emit records held past their idle timeout (multiline, container partials)."""
+        framer = self.framer
+        if framer is None:
+            return
+        deadline = framer.idle_deadline
+        if deadline is not None and deadline <= now:
+            events, resume = framer.flush_idle(now, rfc3339_ms())
+            await self.emit(events, resume, emit)
 
-    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
-        if not lines:
-            return [], self._fed_end
-        stamp = self.stamp
-        host = stamp.host
-        path = stamp.path
-        log_type = stamp.log_type
-        prefix = stamp.id_prefix
+    async def flush(self, emit: Emit, final: bool) -> None:
+        """Emit the unterminated last line and every held record of the file."""
+        framer = self.framer
+        if framer is None:
+            return
+        ts = rfc3339_ms()
         events: list[Event] = []
-        append = events.append
-        for raw, start, _end, truncated in lines:
-            if crlf and raw[-1:] == b"\r":
-                raw = raw[:-1]
-            try:
-                text = raw.decode()
-                tags = [TRUNCATED] if truncated else None
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", "replace")
-                tags = [INVALID_UTF8, TRUNCATED] if truncated else [INVALID_UTF8]
-            if log_type:
-                event = {
-                    "@timestamp": ts,
-                    "message": text,
-                    "host": host,
-                    "log_type": log_type,
-                    "source": {"path": path, "offset": start},
-                    "event_id": f"{prefix}{start:012x}",
-                }
-            else:
-                event = {
-                    "@timestamp": ts,
-                    "message": text,
-                    "host": host,
-                    "source": {"path": path, "offset": start},
-                    "event_id": f"{prefix}{start:012x}",
-                }
-            if tags:
-                event["tags"] = tags
-            append(event)
-        self._fed_end = lines[-1][2]
-        return events, self._fed_end
-
-    def flush_idle(self, now: float, ts: str) -> FeedResult:
-        return [], self._fed_end
-
-    def flush(self, ts: str) -> FeedResult:
-        return [], self._fed_end
+        resume: int | None = None
+        line = self.chunks.flush()
+        if line is not None:
+            events, resume = framer.feed([line], time.monotonic(), ts, True)
+        more, end = framer.flush(ts)
+        if more:
+            events = events + more if events else more
+        if end is not None:
+            resume = end
+        await self.emit(events, resume, emit, force=final)
 
 
-class LineFlags:
-    """Tags of individual lines (truncated, invalid UTF-8) carried onto the records that hold them.
-
-    Rare, so kept aside instead of on every line: (start offset, tag) in file order.
-    """
-
-    __slots__ = ("_flags",)
-
-    def __init__(self) -> None:
-        self._flags: list[tuple[int, str]] = []
-
-    def add(self, start: int, tag: str) -> None:
-        self._flags.append((start, tag))
-
-    def __bool__(self) -> bool:
-        return bool(self._flags)
-
-    def take(self, start: int, end: int) -> list[str] | None:
-        """Tags of lines starting in [start, end); flags before `end` are consumed."""
-        flags = self._flags
-        tags: list[str] | None = None
-        while flags and flags[0][0] < end:
-            pos, tag = flags.pop(0)
-            if pos >= start:
-                if tags is None:
-                    tags = [tag]
-                elif tag not in tags:
-                    tags.append(tag)
-        return tags
-
-
-class MultilineFramer:
-    """Lines -> multiline joiner -> one event per complete record."""
-
-    __slots__ = ("_flags", "joiner", "stamp")
-
-    def __init__(self, stamp: Stamp, joiner: Joiner) -> None:
-        self.stamp = stamp
-        self.joiner = joiner
-        self._flags = LineFlags()
-
-    @property
-    def pending(self) -> bool:
-        return self.joiner.pending
-
-    @property
-    def idle_deadline(self) -> float | None:
-        return self.joiner.idle_deadline
-
-    def feed(self, lines: list[RawLine], now: float, ts: str, crlf: bool) -> FeedResult:
-        flags = self._flags
-        out: list[Line] = []
-        append = out.append
-        for raw, start, end, truncated in lines:
-            if crlf and raw[-1:] == b"\r":
-                raw = raw[:-1]
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", "replace")
-                flags.add(start, INVALID_UTF8)
-            if truncated:
-                flags.add(start, TRUNCATED)
-            append(Line(text, start, end))
-        return self._events(self.joiner.feed(out, now), ts), self.joiner.resume_offset
-
-    def flush_idle(self, now: float, ts: str) -> FeedResult:
-        return self._events(self.joiner.flush_idle(now), ts), self.joiner.resume_offset
-
-    def flush(self, ts: str) -> FeedResult:
-        return self._events(self.joiner.flush(), ts), self.joiner.resume_offset
-
-    def _events(self, records: list[Record], ts: str) -> list[Event]:
-        stamp = self.stamp
-        flags = self._flags
-        events = []
-        for rec in records:
-            tags = flags.take(rec.start, rec.end) if flags else None
-            if rec.truncated:
-                if tags is None:
-                    tags = [TRUNCATED]
-                elif TRUNCATED not in tags:
-                    tags.append(TRUNCATED)
-            events.append(stamp.event(rec.text, rec.start, ts, tags))
-        return events
+def cut_by_bytes(lines: list[RawLine], i: int, j: int, max_bytes: int) -> int:
+    """The largest k in (i, j] with lines[i:k] spanning at most max_bytes (at least one line)."""
+    base = lines[i][1]
+    lo, hi = i + 1, j
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if lines[mid - 1][2] - base <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

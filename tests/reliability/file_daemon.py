@@ -70,8 +70,10 @@ def start_writer(tmp: Path, path: Path, total: int, every: int, mode: str, rate:
 
 
 def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_lines: int = 500,
-                 checkpoint_interval: str = "200ms", extra: str = "") -> Path:
+                 checkpoint_interval: str | None = "200ms", extra: str = "") -> Path:
+    """The daemon's config: file source -> file sink (`checkpoint_interval=None`: the source's default)."""
     cfg = tmp / "pipeline.yaml"
+    checkpoint = f"checkpoint_interval: {checkpoint_interval}" if checkpoint_interval else ""
     cfg.write_text(textwrap.dedent(f"""\
         data_dir: {tmp / "data"}
         api: {{enabled: false}}
@@ -84,7 +86,7 @@ def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_
             scan_interval: 500ms
             poll_interval: 50ms
             batch_max_lines: {batch_max_lines}
-            checkpoint_interval: {checkpoint_interval}
+            {checkpoint}
             close_inactive: 3s
         {textwrap.indent(extra, "    ").strip() if extra else ""}
         sinks:

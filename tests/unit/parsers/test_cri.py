@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parsers.formats.container import ContainerEntry, ContainerRecord, ContainerStreamDemux
 from parsers.formats.cri import (
     TAG_CRI_PARSE_FAILURE,
     TAG_TRUNCATED,
@@ -17,7 +18,6 @@ from parsers.formats.cri import (
     detect_container_format,
     parse_cri,
 )
-from parsers.formats.docker import ContainerEntry, ContainerRecord, ContainerStreamDemux
 from parsers.multiline import Line, joiner_from_preset
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "containers"

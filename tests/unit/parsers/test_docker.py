@@ -11,16 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parsers.formats.container import ContainerEntry, ContainerRecord, ContainerStreamDemux, to_utc_millis
 from parsers.formats.docker import (
     TAG_DOCKER_PARSE_FAILURE,
     TAG_INVALID_UTF8,
     TAG_TRUNCATED,
-    ContainerEntry,
-    ContainerRecord,
-    ContainerStreamDemux,
     DockerDecoder,
     decode_docker,
-    to_utc_millis,
 )
 from parsers.multiline import Line, MultilineJoiner, joiner_from_preset
 

@@ -219,7 +219,7 @@ def parsed_events(log_type: str) -> list[dict[str, Any]]:
     from parsers.dispatch import EventParser
     from parsers.geoip import GeoIPEnricher
     from pipeline.sources.container import kubernetes_metadata
-    from pipeline.sources.reader import Stamp
+    from pipeline.sources.framing import Stamp
 
     files = {"application": ["app_json.log", "app_text.log"], "access": ["access_nginx.log", "access_apache.log"],
              "error": ["error_nginx.log", "error_apache.log"]}[log_type]

@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from pipeline.checkpoint import CheckpointStore
 from pipeline.event import Batch, Event
 from pipeline.metrics import Metrics
 from pipeline.sources.base import SourceContext
@@ -57,8 +56,12 @@ class Harness:
                 b.receipt.settle()
 
     def checkpoint(self) -> dict[str, Any]:
-        doc: dict[str, Any] = orjson.loads((self.data_dir / "checkpoints" / f"{self.name}.json").read_bytes())
-        return doc
+        """The persisted state as the next start would load it (snapshot + journal), files untouched."""
+        path = self.data_dir / "checkpoints" / f"{self.name}.json"
+        assert path.exists() or path.with_name(f"{self.name}.journal").exists(), "no checkpoint written"
+        store = CheckpointStore(path, self.name)
+        store.read()
+        return {"files": [e.to_json() for e in store.entries.values()]}
 
     def offsets(self) -> dict[str, int]:
         """Checkpointed offset by path."""

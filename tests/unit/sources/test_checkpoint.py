@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipeline import checkpoint
 from pipeline.checkpoint import VERSION, CheckpointError, CheckpointStore, Entry
 
 CASES = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
@@ -67,6 +68,9 @@ class TestCrashCases:
         pytest.param("truncated_json", "bak", id="truncated-json"),
         pytest.param("unknown_version", "bak", id="unknown-version"),
         pytest.param("missing_main", "bak", id="crash-between-renames"),
+        pytest.param("journal_torn_tail", "main", id="journal-torn-tail"),
+        pytest.param("journal_not_emptied", "main", id="journal-not-emptied-after-a-snapshot"),
+        pytest.param("journal_over_backup", "bak", id="journal-over-the-backup"),
     ])
     def test_loads_the_last_valid_state(self, tmp_path: Path, case: str, source: str) -> None:
         store = _case(tmp_path, case)
@@ -93,6 +97,100 @@ class TestCrashCases:
         again = CheckpointStore(store.path, "app")
         again.load()
         assert again.loaded_from == "main" and len(again.entries) == 2
+
+
+class TestJournal:
+    def test_a_write_appends_only_what_changed_and_a_load_replays_it(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry("1:2:aa", 10))
+        store.put(_entry("1:3:bb", 20))
+        first = store.prepare()
+        assert first is not None and first.snapshot  # the first write after start-up is whole
+        store.commit(first)
+        store.entries["1:3:bb"].offset = 25
+        store.touch(store.entries["1:3:bb"])
+        store.remove("1:2:aa")
+        pending = store.prepare()
+        assert pending is not None and not pending.snapshot
+        assert orjson.loads(pending.data) == {"seq": 1, "put": [_entry("1:3:bb", 25).to_json()], "rm": ["1:2:aa"]}
+        store.commit(pending)
+        assert store.prepare() is None  # nothing changed since
+        snapshot = orjson.loads(store.path.read_bytes())
+        assert {f["key"]: f["offset"] for f in snapshot["files"]} == {"1:2:aa": 10, "1:3:bb": 20}
+        again = CheckpointStore(store.path, "app")
+        again.load()
+        assert {k: e.offset for k, e in again.entries.items()} == {"1:3:bb": 25}
+        assert again.by_inode(1, 2) == [] and again.seq == 1
+
+    def test_a_snapshot_empties_the_journal_and_records_its_seq(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry(offset=10))
+        store.flush()
+        for offset in (11, 12):
+            store.entries["1:2:ff"].offset = offset
+            store.touch(store.entries["1:2:ff"])
+            pending = store.prepare()
+            assert pending is not None
+            store.commit(pending)
+        assert store.journal.path.read_bytes().count(b"\n") == 2
+        store.flush()
+        assert store.journal.path.read_bytes() == b""
+        assert orjson.loads(store.path.read_bytes())["seq"] == 2
+
+    def test_the_journal_is_compacted_once_it_outgrows_the_snapshot(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(checkpoint, "COMPACT_BYTES", 1000)
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry(offset=0))
+        store.flush()
+        kinds = []
+        for offset in range(1, 16):
+            store.entries["1:2:ff"].offset = offset
+            store.touch(store.entries["1:2:ff"])
+            journal_bytes = store.journal.size
+            pending = store.prepare()
+            assert pending is not None
+            store.commit(pending)
+            # The snapshot is smaller than 1000 bytes here, so the journal is compacted past 1000.
+            kinds.append((journal_bytes >= 1000, pending.snapshot))
+        assert all(due == snapshot for due, snapshot in kinds)
+        assert 1 <= sum(snapshot for _, snapshot in kinds) < len(kinds)
+        again = CheckpointStore(store.path, "app")
+        again.load()
+        assert again.entries["1:2:ff"].offset == 15
+
+    def test_a_failed_write_is_retried_as_a_whole_snapshot(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        store = CheckpointStore(tmp_path / "app.json", "app")
+        store.put(_entry("1:2:aa", 10))
+        store.put(_entry("1:3:bb", 20))
+        store.flush()
+        store.entries["1:2:aa"].offset = 15
+        store.touch(store.entries["1:2:aa"])
+        pending = store.prepare()
+        assert pending is not None and not pending.snapshot
+
+        def disk_full(data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(store.journal, "append", disk_full)
+        with pytest.raises(OSError):
+            store.commit(pending)
+        store.failed()
+        assert store.dirty  # what the lost write carried is still to be written
+        retry = store.prepare()
+        assert retry is not None and retry.snapshot
+        store.commit(retry)
+        again = CheckpointStore(store.path, "app")
+        again.load()
+        assert {k: e.offset for k, e in again.entries.items()} == {"1:2:aa": 15, "1:3:bb": 20}
+
+    def test_read_changes_no_file(self, tmp_path: Path) -> None:
+        store = _case(tmp_path, "journal_torn_tail")
+        before = {p.name: p.read_bytes() for p in store.path.parent.iterdir()}
+        store.read()
+        assert store.entries["2049:1001:aa11aa11aa11aa11"].offset == 52011
+        assert {p.name: p.read_bytes() for p in store.path.parent.iterdir()} == before
 
 
 class TestEntries:

@@ -102,7 +102,7 @@ class TestCri:
         async with live_source(cfg, data_dir) as live:
             await live.wait_events(1)
             await asyncio.sleep(0.1)
-            await live.source._checkpoint()
+            await live.source.checkpoint()
             assert live.h.offsets() == {str(link): len(done)}
             append(target, cri("03.3", "stdout", "F", "line"))
             await live.wait_events(2)

@@ -180,8 +180,8 @@ class TestLines:
             await live.wait_for(lambda: live.source.open_files == 0, what="the idle file to close")
             # Closed while idle; it is reopened when it grows.
             append(p, b"\nmore\n")
-            await live.source._checkpoint()
-            live.source._scan()
+            await live.source.checkpoint()
+            live.source.scan()
             await live.wait_events(4, within=5)
         assert live.h.messages() == ["done", "half", "", "more"]
 
@@ -237,7 +237,7 @@ class TestCheckpoints:
         async with live_source(cfg, data_dir) as live:
             await live.wait_events(2)
             await asyncio.sleep(0.2)
-            await live.source._checkpoint()
+            await live.source.checkpoint()
             # Record 3 may still grow: the checkpoint stops at its start, the end of record 2.
             assert live.h.offsets() == {str(p): len(record1) + len(record2)}
             assert [e["source"]["offset"] for e in live.h.events] == [0, len(record1)]
@@ -261,6 +261,39 @@ class TestCheckpoints:
         cp.with_name("src.json.tmp").write_bytes(b"{partial")
         h = await run_once(cfg, data_dir)
         assert ids_of(h.messages()) == list(range(15, 20))
+
+    async def test_the_first_batch_to_settle_is_saved_at_once(self, logs: Path, data_dir: Path) -> None:
+        p = logs / "a.log"
+        p.write_bytes(numbered(5))
+        cfg = file_config(include=[str(p)], checkpoint_interval="1h")
+        async with live_source(cfg, data_dir) as live:
+            # Written before reading (the file found at start-up), then again once the batch settled,
+            # without waiting an hour for the interval.
+            await live.wait_for(lambda: (data_dir / "checkpoints" / "src.json").exists()
+                                and live.h.offsets().get(str(p)) == 60, what="the first settled batch on disk")
+
+    async def test_a_failed_checkpoint_write_is_retried(
+            self, logs: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+            caplog: pytest.LogCaptureFixture) -> None:
+        p = logs / "a.log"
+        p.write_bytes(numbered(5))
+        cfg = file_config(include=[str(p)], checkpoint_interval="10ms")
+        async with live_source(cfg, data_dir) as live:
+            real_commit = live.source.store.commit
+            failures: list[object] = []
+
+            def flaky_commit(pending: object) -> None:
+                if len(failures) < 2:
+                    failures.append(pending)
+                    raise OSError(28, "No space left on device")
+                real_commit(pending)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(live.source.store, "commit", flaky_commit)
+            await live.wait_events(5)
+            await live.wait_for(lambda: (data_dir / "checkpoints" / "src.json").exists()
+                                and live.h.offsets().get(str(p)) == 60, what="the retried checkpoint")
+        assert len(failures) == 2
+        assert sum("writing the checkpoint failed" in r.getMessage() for r in caplog.records) == 2
 
     async def test_checkpoint_is_written_on_the_timer(self, logs: Path, data_dir: Path) -> None:
         p = logs / "a.log"
@@ -344,6 +377,24 @@ class TestIdentity:
         assert live.h.events[50]["source"]["offset"] == 0
         assert live.h.events[50]["event_id"] != live.h.events[0]["event_id"]
         assert live.h.offsets() == {str(p): 20 * 12}
+
+    async def test_after_copytruncate_the_checkpoint_waits_for_the_new_content_to_settle(
+            self, logs: Path, data_dir: Path) -> None:
+        p = logs / "app.log"
+        p.write_bytes(numbered(50, prefix="gen1"))
+        cfg = file_config(include=[str(p)], poll_interval="50ms")
+        async with live_source(cfg, data_dir, auto_settle=False) as live:
+            await live.wait_events(50)
+            live.h.settle_all()
+            os.truncate(p, 0)
+            append(p, numbered(20, prefix="gen2"))
+            await live.wait_events(70)
+            await live.source.checkpoint()
+            # Read and emitted, but not settled: a crash now must read the new content again.
+            assert live.h.offsets() == {str(p): 0}
+            live.h.settle_all()
+            await live.source.checkpoint()
+            assert live.h.offsets() == {str(p): 20 * 12}
 
     async def test_rewritten_past_the_offset_is_caught_by_the_fingerprint(self, logs: Path, data_dir: Path) -> None:
         p = logs / "app.log"

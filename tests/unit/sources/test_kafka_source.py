@@ -280,6 +280,47 @@ class TestCommits:
         await h.source.aclose()
         assert h.consumer.commits[-1] == {TP0: 3} and h.consumer.stopped
 
+    async def test_a_release_is_committed_at_once_and_a_burst_waits_for_the_interval(self, tmp_path: Path) -> None:
+        h = Harness(tmp_path, make_config(commit_interval="1h", fetch_timeout=0.01))
+        h.consumer.fetches = [{TP0: [rec(0), rec(1)]}]
+        task = asyncio.create_task(h.source.run(h.ctx))
+        await until(lambda: bool(h.batches))
+        h.settle_all()
+        await until(lambda: h.consumer.commits == [{TP0: 2}])  # no timer: the interval is an hour
+        h.consumer.fetches = [{TP0: [rec(2)]}, {TP1: [rec(0)]}]
+        await until(lambda: len(h.batches) == 3)
+        h.settle_all()
+        await asyncio.sleep(0.05)
+        assert h.consumer.commits == [{TP0: 2}]  # coalesced: the next commit waits for the interval
+        h.ctx.shutdown.set()
+        await task
+        await h.source.aclose()
+        assert h.consumer.commits == [{TP0: 2}, {TP0: 3, TP1: 1}]
+
+    async def test_a_failed_commit_is_retried_without_a_new_release(
+            self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        h = Harness(tmp_path, make_config(commit_interval=0.01, fetch_timeout=0.01))
+        real_commit = h.consumer.commit
+        failures: list[dict[TopicPartition, Any]] = []
+
+        async def flaky_commit(offsets: dict[TopicPartition, Any]) -> None:
+            if not failures:
+                failures.append(offsets)
+                raise KafkaConnectionError("broker went away")
+            await real_commit(offsets)
+
+        h.consumer.commit = flaky_commit  # type: ignore[method-assign]
+        h.consumer.fetches = [{TP0: [rec(0), rec(1)]}]
+        task = asyncio.create_task(h.source.run(h.ctx))
+        await until(lambda: bool(h.batches))
+        h.settle_all()
+        await until(lambda: h.consumer.commits == [{TP0: 2}])
+        h.ctx.shutdown.set()
+        await task
+        await h.source.aclose()
+        assert len(failures) == 1
+        assert any("kafka offset commit failed" in r.getMessage() for r in caplog.records)
+
 
 class TestRebalance:
     async def test_revoke_waits_for_in_flight_batches_then_commits(self, tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from parsers.multiline import MultilineJoiner, joiner_from_preset
-from pipeline.sources.file import _cut_by_bytes
 from pipeline.sources.fileid import event_id
+from pipeline.sources.framing import MultilineFramer, PlainFramer, Stamp
 from pipeline.sources.lines import RawLine
-from pipeline.sources.reader import ChunkReader, MultilineFramer, PlainFramer, Stamp
+from pipeline.sources.reader import ChunkReader, cut_by_bytes
 
 HOST = "h"
 KEY = "1:2:ab"
@@ -113,6 +113,6 @@ class TestMultilineFramer:
 class TestBatchCut:
     def test_cut_by_bytes_keeps_at_least_one_line(self) -> None:
         lines = _lines(b"a" * 10 + b"\n" + b"b" * 10 + b"\n" + b"c" * 10 + b"\n")
-        assert _cut_by_bytes(lines, 0, 3, 22) == 2
-        assert _cut_by_bytes(lines, 0, 3, 5) == 1
-        assert _cut_by_bytes(lines, 1, 3, 100) == 3
+        assert cut_by_bytes(lines, 0, 3, 22) == 2
+        assert cut_by_bytes(lines, 0, 3, 5) == 1
+        assert cut_by_bytes(lines, 1, 3, 100) == 3

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pipeline.transforms.mutate import MutateTransformConfig, to_bool, to_float, to_int
+from pipeline.transforms.convert import to_bool, to_float, to_int
+from pipeline.transforms.mutate import MutateTransformConfig
 
 from .conftest import Build
 
