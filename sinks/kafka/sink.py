@@ -14,6 +14,11 @@ event. The send then waits for every batch's acknowledgement and classifies:
   with backoff, only the records of the failed batches when others went
   through, so an acknowledged record is not sent twice. Within a producer
   session, idempotence drops the duplicates of aiokafka's own retries;
+- not acknowledged within `delivery_timeout`: an idempotent aiokafka producer
+  never gives up on a batch, so without a bound a broker outage would hang the
+  send, unseen by the driver (no retry counted, no last error). Past the bound
+  the producer is discarded unflushed (it must not deliver those batches later,
+  behind their retry) and the records are retried like any failure;
 - a producer-state error (out-of-order sequence, unknown producer id, fenced)
   makes the producer unusable: the next send starts a fresh one.
 """
@@ -31,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
     ProducerClosed,
@@ -137,8 +143,41 @@ class KafkaSink:
             self.log.warning(
                 "kafka producer did not flush in time; unacknowledged batches are retried after restart",
             )
+            await self._discard(producer)
         except Exception as exc:
             self.log.warning("kafka producer stop failed", extra={"error": describe_error(exc)})
+
+    async def _discard(self, producer: Any) -> None:
+        """Close without flushing: what the producer still holds must never be sent by it.
+
+        aiokafka has no abort. stop() flushes first, which with idempotence waits as long as
+        the broker is away, and a stop() cut short leaves the sender task running: it keeps
+        retrying and delivers those batches later, after their retry by a new producer. So
+        cancel the sender, close the connections, and mark the producer closed (otherwise
+        its destructor reports it as leaked). Its unresolved batch futures are never awaited.
+        """
+        try:
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                await asyncio.wait_for(sender.close(), self.config.request_timeout)
+            await producer.client.close()
+        except Exception as exc:
+            self.log.warning("discarding the kafka producer failed", extra={"error": describe_error(exc)})
+        finally:
+            if hasattr(producer, "_closed"):
+                producer._closed = True
+
+    async def _abandon(self, generation: int) -> None:
+        """Discard the producer of `generation` (unless already replaced); the next send starts a fresh one."""
+        async with self._reset_lock:
+            if self._producer is None or self._producer_generation != generation:
+                return
+            producer, self._producer = self._producer, None
+        self.log.warning(
+            "kafka records not acknowledged within delivery_timeout; discarding the producer, retrying them",
+            extra={"delivery_timeout_s": self.config.delivery_timeout},
+        )
+        await self._discard(producer)
 
     async def start(self) -> None:
         if self._producer is None:
@@ -298,7 +337,9 @@ class KafkaSink:
             await asyncio.wait([previous])  # our turn (not `await previous`: cancelling us must not cancel it)
         await self._enqueue(producer, groups)
         _resolve(mine)  # the next send may enqueue behind ours while ours are in flight
-        await self._wait_acks(groups)
+        deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout
+        if not await self._wait_acks(groups, deadline):
+            await self._abandon(generation)
         split: list[tuple[TopicPartition, Rec]] = []
         delivered = self._classify(groups, generation, retry, rejected, reasons, split)
         if split:
@@ -308,7 +349,8 @@ class KafkaSink:
                 singles.setdefault(tp, []).append(_Sent(tp, _one(producer, rec), [rec]))
             resent = list(singles.values())
             await self._enqueue(producer, resent)
-            await self._wait_acks(resent)
+            if not await self._wait_acks(resent, deadline):
+                await self._abandon(generation)
             delivered += self._classify(resent, generation, retry, rejected, reasons, None)
         if retry and not delivered and not rejected:
             raise TransientError(f"kafka: no record acknowledged: {describe_error(reasons[0])}")
@@ -340,10 +382,14 @@ class KafkaSink:
         await asyncio.gather(*(self._send_partition(producer, group) for group in groups))
 
     @staticmethod
-    async def _wait_acks(groups: list[list[_Sent]]) -> None:
+    async def _wait_acks(groups: list[list[_Sent]], deadline: float) -> bool:
+        """Wait for every batch's result until `deadline` (loop time); False when some are still out."""
         futures = [s.future for group in groups for s in group if s.future is not None]
-        if futures:
-            await asyncio.wait(futures)
+        if not futures:
+            return True
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        _, pending = await asyncio.wait(futures, timeout=timeout)
+        return not pending
 
     @staticmethod
     async def _send_partition(producer: Any, group: list[_Sent]) -> None:
@@ -374,8 +420,13 @@ class KafkaSink:
         wire_bytes = 0
         for group in groups:
             for s in group:
-                assert s.future is not None and s.future.done()
-                exc = s.future.exception()
+                assert s.future is not None
+                if s.future.done():
+                    exc = s.future.exception()
+                else:  # its producer was discarded: never sent by it
+                    exc = KafkaTimeoutError(
+                        f"not acknowledged within delivery_timeout ({self.config.delivery_timeout:g}s)"
+                    )
                 if exc is None:
                     delivered += len(s.records)
                     wire_bytes += s.builder.size()  # built by now: the compressed size
