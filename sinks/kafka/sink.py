@@ -10,10 +10,11 @@ event. The send then waits for every batch's acknowledgement and classifies:
 - too large for the broker: a batch of one record is rejected (DLQ); a batch
   of several is split and each record sent alone, so only the culprit goes to
   the DLQ;
-- anything else (broker down, leader moving, timeouts): retried by the driver
-  with backoff, only the records of the failed batches when others went
-  through, so an acknowledged record is not sent twice. Within a producer
-  session, idempotence drops the duplicates of aiokafka's own retries;
+- anything else (broker down, leader moving, timeouts, a topic whose metadata
+  cannot be had): retried by the driver with backoff, only the records of the
+  failed batches when others went through, so an acknowledged record is not
+  sent twice. Within a producer session, idempotence drops the duplicates of
+  aiokafka's own retries;
 - not acknowledged within `delivery_timeout`: an idempotent aiokafka producer
   never gives up on a batch, so without a bound a broker outage would hang the
   send, unseen by the driver (no retry counted, no last error). Past the bound
@@ -323,7 +324,10 @@ class KafkaSink:
             try:
                 partitions = sorted(await producer.partitions_for(topic))
             except KafkaError as exc:
-                raise TransientError(f"kafka metadata for topic {topic!r}: {describe_error(exc)}") from None
+                # Only this topic's records wait (a deleted or leaderless topic); the others go ahead.
+                reasons.append(exc)
+                retry.extend(i for records in by_key.values() for i, _, _ in records)
+                continue
             available = list(producer.client.cluster.available_partitions_for_topic(topic) or partitions)
             for key, records in by_key.items():
                 tp = TopicPartition(topic, self._partitioner(key, partitions, available))

@@ -116,6 +116,7 @@ class FakeProducer:
         self.stop_hangs = False  # stop() flushes forever (a broker that is gone)
         self.client = FakeClient(self)
         self._sender = FakeSender()  # what the sink cancels when it discards a producer
+        self.metadata_errors: dict[str, BaseException] = {}  # topic -> raised by partitions_for
         self.delivered: list[tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]] = []
         self._pending: list[tuple[str, int, list[Any]]] = []
         FakeProducer.instances.append(self)
@@ -131,6 +132,8 @@ class FakeProducer:
         self.stopped = True
 
     async def partitions_for(self, topic: str) -> set[int]:
+        if topic in self.metadata_errors:
+            raise self.metadata_errors[topic]
         return set(range(self.topics[topic]))
 
     def create_batch(self) -> BatchBuilder:
@@ -391,6 +394,15 @@ class TestSend:
         with pytest.raises(TransientError, match=r"not acknowledged within delivery_timeout \(0.1s\)"):
             await sink.send([event(i) for i in range(3)])
         assert FakeProducer.instances[0]._sender.closed
+        await sink.aclose()
+
+    async def test_one_topic_without_metadata_holds_only_its_records(self) -> None:
+        sink = make_sink()
+        await sink.start()
+        FakeProducer.instances[0].metadata_errors["error-logs"] = KafkaTimeoutError("no metadata")
+        outcome = await sink.send([event(i, log_type="error" if i % 2 else "access") for i in range(6)])
+        assert outcome.retry == [1, 3, 5] and outcome.retry_reason == "KafkaTimeoutError"
+        assert len(FakeProducer.instances[0].delivered) == 3
         await sink.aclose()
 
     async def test_a_stop_that_cannot_flush_discards_the_producer(self) -> None:
