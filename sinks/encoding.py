@@ -7,6 +7,14 @@ from typing import Any
 import orjson
 
 _OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+# What encoding one event can raise on its content: an integer beyond 64 bits (a grok `:int`
+# capture of a long number), a dict key of an odd type, a lone surrogate.
+ENCODE_ERRORS = (orjson.JSONEncodeError, UnicodeEncodeError)
+
+
+def unencodable(exc: Exception) -> str:
+    """The dead-letter reason of an event that cannot be encoded: it never will be, so never retry it."""
+    return f"cannot encode the event as JSON: {exc}"
 
 
 def json_line(event: dict[str, Any]) -> bytes:

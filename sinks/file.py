@@ -18,7 +18,7 @@ from pipeline.context import BuildContext
 from pipeline.errors import ConfigError
 from pipeline.registry import register
 from pipeline.sink import Outcome
-from sinks.encoding import json_line
+from sinks.encoding import ENCODE_ERRORS, json_line, unencodable
 from sinks.template import Template
 
 
@@ -49,17 +49,20 @@ class FileSink:
         return None
 
     async def send(self, events: list[dict[str, Any]]) -> Outcome:
-        await asyncio.to_thread(self._write, events)
-        return Outcome.delivered()
+        return await asyncio.to_thread(self._write, events)
 
-    def _write(self, events: list[dict[str, Any]]) -> None:
+    def _write(self, events: list[dict[str, Any]]) -> Outcome:
         groups: dict[str, list[bytes]] = {}
+        rejected: list[tuple[int, str]] = []
         render = self.template.render
-        if self.template.is_constant:
-            groups[self.template.source] = [json_line(e) for e in events]
-        else:
-            for event in events:
-                groups.setdefault(render(event), []).append(json_line(event))
+        constant = self.template.source if self.template.is_constant else None
+        for i, event in enumerate(events):
+            try:
+                line = json_line(event)
+            except ENCODE_ERRORS as exc:  # the same every time: dead-letter it, never retry the send
+                rejected.append((i, unencodable(exc)))
+                continue
+            groups.setdefault(constant if constant is not None else render(event), []).append(line)
         for path, lines in groups.items():
             fd = self._fd(path)
             data = b"".join(lines)
@@ -69,6 +72,7 @@ class FileSink:
                 view = view[written:]
             if self.config.fsync:
                 os.fsync(fd)
+        return Outcome(rejected=rejected)
 
     def _fd(self, path: str) -> int:
         fd = self._fds.get(path)

@@ -276,6 +276,13 @@ class TestEncoding:
         assert "exceeds max_request_bytes (2000)" in out.rejected[0][1]
         assert sorted(i for recs in out.groups["access-logs"].values() for i, _, _ in recs) == [0, 2]
 
+    def test_an_event_that_cannot_be_encoded_is_rejected_alone(self) -> None:
+        # Before: encode() raised, so the sink's send did, and the driver retried the batch forever.
+        out = self.encoder().encode([event(0), event(1, n=2**70), event(2, host="a\ud800")])
+        assert out.rejected[0] == (1, "cannot encode the event as JSON: Integer exceeds 64-bit range")
+        assert out.rejected[1][0] == 2 and "surrogates not allowed" in out.rejected[1][1]
+        assert [i for recs in out.groups["access-logs"].values() for i, _, _ in recs] == [0]
+
     def test_odd_field_types_are_stringified_not_fatal(self) -> None:
         out = self.encoder().encode([event(1, host=["a", "b"], log_type=7, event_id=42)])
         ((_key, [(_, _, headers)]),) = out.groups["7-logs"].items()
