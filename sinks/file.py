@@ -30,7 +30,8 @@ from sinks.template import Template
 class FileSinkConfig(SinkConfig):
     type: Literal["file"]
     path: str = Field(
-        description="Output path template: `{field}` from the event, `%Y %m %d %H` from its @timestamp.",
+        description="Output path template: `{field}` from the event, `%Y %m %d %H` from its @timestamp. "
+        "A field value never adds a folder: `/` and NUL in it become `_`, and so does a value `.` or `..`.",
         examples=["out/{log_type}-%Y-%m-%d.jsonl"],
     )
     fsync: bool = Field(default=True, description="fsync each write before settling (durable delivery).")
@@ -42,7 +43,7 @@ class FileSink:
         self.name = name
         self.config = config
         try:
-            self.template = Template(config.path)
+            self.template = Template(config.path, clean=path_segment)
         except ValueError as exc:
             raise ConfigError([f"path: {exc}"]) from None
         self._fds: OrderedDict[str, int] = OrderedDict()
@@ -129,6 +130,15 @@ class FileSink:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+
+
+def path_segment(value: str) -> str:
+    """An event's field value inside a path: never a separator, a NUL, or a walk up the tree.
+
+    Field values come from log lines: `{log_type}` = "../../etc/cron.d/x" must not
+    choose where the sink writes."""
+    value = value.replace("/", "_").replace("\x00", "_")
+    return "_" if value in (".", "..") else value
 
 
 def _permanent(exc: OSError | ValueError) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 _FIELD = re.compile(r"\{([A-Za-z0-9_@.\-]+)\}")
@@ -30,11 +31,13 @@ def lookup(event: dict[str, Any], path: str) -> Any:
 
 
 class Template:
-    __slots__ = ("_dates", "_fields", "_parts", "default", "source")
+    __slots__ = ("_clean", "_dates", "_fields", "_parts", "default", "source")
 
-    def __init__(self, source: str, default: str = "unknown") -> None:
+    def __init__(self, source: str, default: str = "unknown", clean: Callable[[str], str] | None = None) -> None:
+        """`clean`, when given, rewrites each field value before it is put in (e.g. for a file path)."""
         self.source = source
         self.default = default
+        self._clean = clean
         self._fields = _FIELD.findall(source)
         self._dates = bool(_DATE_CODE.search(source))
         unknown = set(re.findall(r"%[A-Za-z]", source)) - set(_DATE_SLICES) - {"%%"}
@@ -49,9 +52,16 @@ class Template:
         if self.is_constant:
             return self.source
         out = self.source
+        clean = self._clean
         for name in self._fields:
             value = lookup(event, name)
-            out = out.replace("{" + name + "}", self.default if value is None or value == "" else str(value))
+            if value is None or value == "":
+                text = self.default
+            elif clean is None:
+                text = str(value)
+            else:
+                text = clean(str(value))
+            out = out.replace("{" + name + "}", text)
         if self._dates:
             ts = event.get("@timestamp")
             if not isinstance(ts, str) or len(ts) < 13:
