@@ -7,6 +7,7 @@ because a dead-lettered event counts as settled: the DLQ must hold it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -50,11 +51,7 @@ class DeadLetterQueue:
         if isinstance(reasons, str):
             reasons = [reasons] * len(events)
         lines = b"".join(
-            orjson.dumps(
-                {"@timestamp": stamp, "component": component, "reason": reason, "event": event},
-                default=str,
-            )
-            + b"\n"
+            _encode({"@timestamp": stamp, "component": component, "reason": reason, "event": event}) + b"\n"
             for event, reason in zip(events, reasons, strict=True)
         )
         with self._lock:
@@ -95,5 +92,27 @@ class DeadLetterQueue:
             return records
         for path in sorted(self.directory.glob("dead-letter-*.jsonl")):
             with open(path, "rb") as fh:
-                records.extend(orjson.loads(line) for line in fh if line.strip())
+                records.extend(_decode(line) for line in fh if line.strip())
         return records
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    """One record as a JSON line, whatever its event holds: the DLQ is where unencodable events end up."""
+    try:
+        return orjson.dumps(record, default=str)
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        # The standard library takes integers beyond 64 bits, and escapes lone surrogates.
+        return json.dumps(record, default=str, ensure_ascii=True).encode()
+    except (TypeError, ValueError):
+        # Keys it cannot write either (tuples) or a cycle: keep the event as its repr.
+        return orjson.dumps({**record, "event": repr(record["event"])})
+
+
+def _decode(line: bytes) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = orjson.loads(line)
+    except orjson.JSONDecodeError:  # what only the standard library wrote (a lone surrogate)
+        record = json.loads(line)
+    return record

@@ -173,7 +173,7 @@ class SinkDriver:
                 self.last_error = None
                 if outcome.rejected:
                     status = Status.REJECTED
-                    await self._dead_letter(current, outcome)
+                    await self._dead_letter(current, outcome, backoff)
                 self.stats.events_out += len(current) - len(outcome.retry) - len(outcome.rejected)
                 if not outcome.retry:
                     break
@@ -188,9 +188,18 @@ class SinkDriver:
             self._slots.release()
             self._latency.observe(time.monotonic() - started)
 
-    async def _dead_letter(self, events: list[Event], outcome: Outcome) -> None:
+    async def _dead_letter(self, events: list[Event], outcome: Outcome, backoff: Backoff) -> None:
         bad = [events[i] for i, _ in outcome.rejected]
-        # A blocking fsync, off the loop; written before the receipts settle.
-        await asyncio.to_thread(self.dlq.write, self.sink.name, bad, [reason for _, reason in outcome.rejected])
+        reasons = [reason for _, reason in outcome.rejected]
+        while True:
+            try:
+                # A blocking fsync, off the loop; written before the receipts settle.
+                await asyncio.to_thread(self.dlq.write, self.sink.name, bad, reasons)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a full disk: the events must reach the DLQ before they settle
+                self._failed(exc, "dead-letter write failed, retrying", "dead_letter", backoff)
+                await asyncio.sleep(backoff.next_delay())
         self.stats.dead_lettered += len(bad)
         self.stats.events_failed += len(bad)

@@ -36,6 +36,7 @@ from parsers.dates import rfc3339_ms
 from parsers.fieldpath import compile_getter
 
 Renderer = Callable[[dict[str, Any]], str]
+Cleaner = Callable[[str], str]
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]|%[A-Za-z%]")
 _FIELD = re.compile(r"^\s*([A-Za-z0-9_@][A-Za-z0-9_@.\-]*)\s*(?::\s*(\d+)\s*)?(?:\|(.*))?$", re.DOTALL)
@@ -65,9 +66,20 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - 1] + ELLIPSIS
 
 
-def _field_renderer(path: str, limit: int | None, default: str) -> Renderer:
+def _field_renderer(path: str, limit: int | None, default: str, clean: Cleaner | None = None) -> Renderer:
     # Closures rather than methods: labels and names are rendered per event, and each call layer costs.
     get = compile_getter(path)
+    if clean is not None:
+        # Only the event's values are cleaned; the default is the config's own text.
+        def render_clean(obj: dict[str, Any]) -> str:
+            value = get(obj)
+            text = "" if value is None else to_text(value)
+            if not text:
+                return default
+            text = clean(text)
+            return text if limit is None or len(text) <= limit else truncate(text, limit)
+
+        return render_clean
     if limit is None:
 
         def render(obj: dict[str, Any]) -> str:
@@ -109,7 +121,10 @@ class Template:
 
     __slots__ = ("constant", "fields", "renderer", "source")
 
-    def __init__(self, source: str, missing: str = "", strict_dates: bool = False) -> None:
+    def __init__(
+        self, source: str, missing: str = "", strict_dates: bool = False, clean: Cleaner | None = None
+    ) -> None:
+        """`clean`, when given, rewrites each field value before it is put in (a file path's segments)."""
         self.source = source
         parts: list[str | Renderer] = []
         fields: list[str] = []
@@ -149,7 +164,7 @@ class Template:
                     raise ValueError(f"invalid placeholder {token!r} in {source!r}: the length must be >= 1")
                 default = spec.group(3) if spec.group(3) is not None else missing
                 fields.append(spec.group(1))
-                renderer = _field_renderer(spec.group(1), limit, default)
+                renderer = _field_renderer(spec.group(1), limit, default, clean)
             if "".join(literal):
                 parts.append("".join(literal))
             literal = []

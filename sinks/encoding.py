@@ -13,6 +13,15 @@ _DOC_OPTS = orjson.OPT_NON_STR_KEYS
 # Bytes the `_truncated` tag can add to the JSON: `,"tags":["_truncated"]`.
 _TAG_BYTES = len(TRUNCATED) + 16
 
+# What encoding one event can raise on its content: an integer beyond 64 bits (a grok `:int`
+# capture of a long number), a dict key of an odd type, a lone surrogate.
+ENCODE_ERRORS = (orjson.JSONEncodeError, UnicodeEncodeError)
+
+
+def unencodable(exc: Exception) -> str:
+    """The dead-letter reason of an event that cannot be encoded: it never will be, so never retry it."""
+    return f"cannot encode the event as JSON: {exc}"
+
 
 def json_line(event: dict[str, Any]) -> bytes:
     """One event as a JSON line (newline included); unknown types become strings."""

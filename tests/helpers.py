@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -44,3 +46,19 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, what: str = "c
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def eventually(
+    fetch: Callable[[], T | Awaitable[T]], ok: Callable[[T], bool], within: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll `fetch()` (sync or async) from async code until `ok(value)`; return the value, fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        value = fetch()
+        if inspect.isawaitable(value):
+            value = await value
+        if ok(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {value!r}"[:3000])
+        await asyncio.sleep(0.1)

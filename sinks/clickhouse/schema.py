@@ -15,6 +15,7 @@ defence (see the sink's bisection).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import socket
 from collections.abc import Callable, Sequence
@@ -58,7 +59,10 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, dict | list | tuple | bool):
-        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        try:
+            return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, an odd key: the standard library copes
+            return json.dumps(value, default=str, ensure_ascii=False)
     return str(value)
 
 

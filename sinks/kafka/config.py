@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pipeline.config import SinkConfig
 from pipeline.event import DEFAULT_LOG_TYPE
 from pipeline.kafka_common import KafkaConnectionOptions
-from pipeline.units import ByteSize
+from pipeline.units import ByteSize, Duration
 
 DEFAULT_TOPIC = "{log_type}-logs"
 STREAM_KEY = "{host}:{source.path}"  # the stream id, rendered by a fast path (records.stream_key)
@@ -76,6 +76,15 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
         "bytes more); only an event too large without its message goes to the dead-letter queue.",
         examples=["1MiB"],
     )
+    delivery_timeout: Duration = Field(
+        default=120.0,
+        gt=0,
+        description="How long a send waits for the broker to acknowledge its records (the client retries "
+        "on its own meanwhile). Past it the send fails and is retried with backoff by a fresh producer; the old "
+        "one is discarded without sending what it still holds. A record the broker wrote without acknowledging "
+        "is then written twice (at-least-once). At least `request_timeout`.",
+        examples=["2m"],
+    )
     create_topics: bool = Field(
         default=False,
         description="Create the topics in `topics_to_create` at start (existing ones are kept), and "
@@ -105,6 +114,15 @@ class KafkaSinkConfig(SinkConfig, KafkaConnectionOptions):
     def max_event_bytes(self) -> int | None:
         """The largest record (JSON event, key and headers) sent unchanged; a larger event's message is cut."""
         return self.max_request_bytes
+
+    @model_validator(mode="after")
+    def _delivery_after_request(self) -> KafkaSinkConfig:
+        if self.delivery_timeout < self.request_timeout:
+            raise ValueError(
+                f"delivery_timeout ({self.delivery_timeout:g}s) must be at least request_timeout "
+                f"({self.request_timeout:g}s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _idempotence_needs_acks_all(self) -> KafkaSinkConfig:

@@ -17,7 +17,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.event import Event
 from pipeline.template import Template
-from sinks.encoding import fit_message
+from sinks.encoding import ENCODE_ERRORS, fit_message, unencodable
 from sinks.kafka.config import STREAM_KEY
 
 Headers = list[tuple[str, bytes]]
@@ -130,19 +130,23 @@ class RecordEncoder:
             else:
                 topic = self.topic_for(event)
             host = get("host")
-            if stream_keys:  # stream_key(), inlined: it runs once per event
-                source = get("source")
-                path = source.get("path") if type(source) is dict else None
-                key = f"{host or ''}:{path}".encode() if path else str(host).encode() if host else None
-            else:
-                key = key_fn(event) if key_fn is not None else None
-            value = dumps(event, default=str, option=_OPTS)
-            headers: Headers = [header("log_type", log_type)]
-            if host is not None:
-                headers.append(header("host", host))
-            event_id = get("event_id")
-            if event_id is not None:
-                headers.append(("event_id", str(event_id).encode()))
+            try:
+                if stream_keys:  # stream_key(), inlined: it runs once per event
+                    source = get("source")
+                    path = source.get("path") if type(source) is dict else None
+                    key = f"{host or ''}:{path}".encode() if path else str(host).encode() if host else None
+                else:
+                    key = key_fn(event) if key_fn is not None else None
+                value = dumps(event, default=str, option=_OPTS)
+                headers: Headers = [header("log_type", log_type)]
+                if host is not None:
+                    headers.append(header("host", host))
+                event_id = get("event_id")
+                if event_id is not None:
+                    headers.append(("event_id", str(event_id).encode()))
+            except ENCODE_ERRORS as exc:  # the same every time: dead-letter it, never retry the send
+                out.rejected.append((i, unencodable(exc)))
+                continue
             if len(value) + (len(key) if key else 0) > limit:
                 size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
                 if size > self.max_request_bytes:

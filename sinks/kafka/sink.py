@@ -12,10 +12,16 @@ event. The send then waits for every batch's acknowledgement and classifies:
 - too large for the broker: a batch of one record is rejected (DLQ); a batch
   of several is split and each record sent alone, so only the culprit goes to
   the DLQ;
-- anything else (broker down, leader moving, timeouts): retried by the driver
-  with backoff, only the records of the failed batches when others went
-  through, so an acknowledged record is not sent twice. Within a producer
-  session, idempotence drops the duplicates of aiokafka's own retries;
+- anything else (broker down, leader moving, timeouts, a topic whose metadata
+  cannot be had): retried by the driver with backoff, only the records of the
+  failed batches when others went through, so an acknowledged record is not
+  sent twice. Within a producer session, idempotence drops the duplicates of
+  aiokafka's own retries;
+- not acknowledged within `delivery_timeout`: an idempotent aiokafka producer
+  never gives up on a batch, so without a bound a broker outage would hang the
+  send, unseen by the driver (no retry counted, no last error). Past the bound
+  the producer is discarded unflushed (it must not deliver those batches later,
+  behind their retry) and the records are retried like any failure;
 - a producer-state error (out-of-order sequence, unknown producer id, fenced)
   makes the producer unusable: the next send starts a fresh one.
 """
@@ -33,6 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
     ProducerClosed,
@@ -140,10 +147,42 @@ class KafkaSink:
             self.log.warning(
                 "kafka producer did not flush in time; unacknowledged batches are retried after restart",
             )
-            await _force_close(producer)
+            await self._discard(producer)
         except Exception as exc:
             self.log.warning("kafka producer stop failed", extra={"error": describe_error(exc)})
-            await _force_close(producer)
+            await self._discard(producer)
+
+    async def _discard(self, producer: Any) -> None:
+        """Close without flushing: what the producer still holds must never be sent by it.
+
+        aiokafka has no abort. stop() flushes first, which with idempotence waits as long as
+        the broker is away, and a stop() cut short leaves the sender task running: it keeps
+        retrying and delivers those batches later, after their retry by a new producer. So
+        cancel the sender, close the connections, and mark the producer closed (otherwise
+        its destructor reports it as leaked). Its unresolved batch futures are never awaited.
+        """
+        try:
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                await asyncio.wait_for(sender.close(), self.config.request_timeout)
+            await producer.client.close()
+        except Exception as exc:
+            self.log.warning("discarding the kafka producer failed", extra={"error": describe_error(exc)})
+        finally:
+            if hasattr(producer, "_closed"):
+                producer._closed = True
+
+    async def _abandon(self, generation: int) -> None:
+        """Discard the producer of `generation` (unless already replaced); the next send starts a fresh one."""
+        async with self._reset_lock:
+            if self._producer is None or self._producer_generation != generation:
+                return
+            producer, self._producer = self._producer, None
+        self.log.warning(
+            "kafka records not acknowledged within delivery_timeout; discarding the producer, retrying them",
+            extra={"delivery_timeout_s": self.config.delivery_timeout},
+        )
+        await self._discard(producer)
 
     async def start(self) -> None:
         self._closed = False
@@ -298,7 +337,10 @@ class KafkaSink:
             try:
                 partitions = sorted(await producer.partitions_for(topic))
             except KafkaError as exc:
-                raise TransientError(f"kafka metadata for topic {topic!r}: {describe_error(exc)}") from None
+                # Only this topic's records wait (a deleted or leaderless topic); the others go ahead.
+                reasons.append(exc)
+                retry.extend(i for records in by_key.values() for i, _, _ in records)
+                continue
             available = list(producer.client.cluster.available_partitions_for_topic(topic) or partitions)
             for key, records in by_key.items():
                 if key is None:  # unkeyed: the send's records go together to the topic's next partition
@@ -317,7 +359,9 @@ class KafkaSink:
             await asyncio.wait([previous])  # our turn (not `await previous`: cancelling us must not cancel it)
         await self._enqueue(producer, groups)
         _resolve(mine)  # the next send may enqueue behind ours while ours are in flight
-        await self._wait_acks(groups)
+        deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout
+        if not await self._wait_acks(groups, deadline):
+            await self._abandon(generation)
         split: list[tuple[TopicPartition, Rec]] = []
         delivered = self._classify(groups, generation, retry, rejected, reasons, split)
         if split:
@@ -327,7 +371,8 @@ class KafkaSink:
                 singles.setdefault(tp, []).append(_Sent(tp, _one(producer, rec), [rec]))
             resent = list(singles.values())
             await self._enqueue(producer, resent)
-            await self._wait_acks(resent)
+            if not await self._wait_acks(resent, deadline):
+                await self._abandon(generation)
             delivered += self._classify(resent, generation, retry, rejected, reasons, None)
         if retry and not delivered and not rejected:
             raise TransientError(f"kafka: no record acknowledged: {describe_error(reasons[0])}")
@@ -359,10 +404,14 @@ class KafkaSink:
         await asyncio.gather(*(self._send_partition(producer, group) for group in groups))
 
     @staticmethod
-    async def _wait_acks(groups: list[list[_Sent]]) -> None:
+    async def _wait_acks(groups: list[list[_Sent]], deadline: float) -> bool:
+        """Wait for every batch's result until `deadline` (loop time); False when some are still out."""
         futures = [s.future for group in groups for s in group if s.future is not None]
-        if futures:
-            await asyncio.wait(futures)
+        if not futures:
+            return True
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        _, pending = await asyncio.wait(futures, timeout=timeout)
+        return not pending
 
     @staticmethod
     async def _send_partition(producer: Any, group: list[_Sent]) -> None:
@@ -393,8 +442,13 @@ class KafkaSink:
         wire_bytes = 0
         for group in groups:
             for s in group:
-                assert s.future is not None and s.future.done()
-                exc = s.future.exception()
+                assert s.future is not None
+                if s.future.done():
+                    exc = s.future.exception()
+                else:  # its producer was discarded: never sent by it
+                    exc = KafkaTimeoutError(
+                        f"not acknowledged within delivery_timeout ({self.config.delivery_timeout:g}s)"
+                    )
                 if exc is None:
                     delivered += len(s.records)
                     wire_bytes += s.builder.size()  # built by now: the compressed size
@@ -413,18 +467,6 @@ class KafkaSink:
         if self.stats is not None:
             self.stats.bytes_out += wire_bytes
         return delivered
-
-
-async def _force_close(producer: Any) -> None:
-    """After a stop() that gave up: stop its sender task and close its connections, which stop()
-    only reaches after the flush (aiokafka has no public call for this)."""
-    try:
-        sender = getattr(producer, "_sender", None)
-        if sender is not None:
-            await asyncio.wait_for(sender.close(), 5)
-        await asyncio.wait_for(producer.client.close(), 5)
-    except Exception as exc:
-        log.warning("kafka producer connections not closed", extra={"error": describe_error(exc)})
 
 
 def _has_leaders(metadata: Any, topic: str) -> bool:

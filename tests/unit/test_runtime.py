@@ -190,6 +190,27 @@ class TestDeadLetter:
         assert daemon.metrics.stats["picky"].dead_lettered == 25
         assert daemon.metrics.stats["picky"].events_out == 25
 
+    async def test_a_failing_dead_letter_write_is_retried(self, write_config: Any, tmp_path: Path) -> None:
+        cfg = _config(write_config, tmp_path, """
+  picky: {type: test_scripted, inputs: [src], behaviour: reject_odd, batch: {max_events: 10},
+          retry: {initial_backoff: 0.001}}
+""")
+        daemon = Daemon(cfg, once=True)
+        dlq = daemon.topology.dlq
+        real_write = dlq.write
+        failures = [OSError(28, "No space left on device")]
+
+        def write(*args: Any) -> int:
+            if failures:
+                raise failures.pop()
+            return real_write(*args)
+
+        dlq.write = write  # type: ignore[method-assign]
+        await daemon.run()  # before: the delivery task died with the OSError and took the sink down
+        assert sorted(b for b, _ in RELEASES) == [0, 1, 2, 3, 4]
+        assert sorted(r["event"]["n"] for r in dlq.read_all()) == list(range(1, 50, 2))
+        assert daemon.metrics.stats["picky"].retries == {"dead_letter": 1}
+
     async def test_permanent_error_dead_letters_the_send(self, write_config: Any, tmp_path: Path) -> None:
         cfg = _config(write_config, tmp_path, """
   p: {type: test_scripted, inputs: [src], behaviour: permanent}

@@ -141,6 +141,12 @@ class TestToColumns:
         assert column(rows, "latitude") == [1.0]
         assert column(rows, "source_path") == ["/var/log/a.log"]
 
+    def test_a_nested_integer_beyond_64_bits_is_kept_as_text(self) -> None:
+        # Before: orjson raised inside to_columns, so every send of the batch failed, forever.
+        rows = to_columns(SCHEMAS["access"], [access(0, nested={"id": 2**70}), access(1)])
+        assert rows.rejected == []
+        assert column(rows, "extra") == [{"nested": '{"id": 1180591620717411303424}'}, {}]
+
     def test_an_unexpected_shape_of_a_mapped_object_is_kept(self) -> None:
         rows = to_columns(SCHEMAS["access"], [access(0, geoip={"location": "59.3,18.1"}, kubernetes="node-1")])
         assert column(rows, "extra")[0] == {"geoip.location": "59.3,18.1", "kubernetes": "node-1"}

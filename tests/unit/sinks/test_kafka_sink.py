@@ -73,10 +73,26 @@ class FakeCluster:
         return set(self.topics_)
 
 
+class NoAnswer(Exception):
+    """Returned by a script: the broker never answers for this batch (its future stays pending)."""
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 class FakeClient:
     def __init__(self, owner: FakeProducer) -> None:
         self.owner = owner
         self.cluster = FakeCluster(owner.topics)
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
 
     async def force_metadata_update(self) -> bool:
         return True
@@ -98,7 +114,10 @@ class FakeProducer:
         self.script = script
         self.down = False
         self.started = self.stopped = False
+        self.stop_hangs = False  # stop() flushes forever (a broker that is gone)
         self.client = FakeClient(self)
+        self._sender = FakeSender()  # what the sink cancels when it discards a producer
+        self.metadata_errors: dict[str, BaseException] = {}  # topic -> raised by partitions_for
         self.delivered: list[tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]] = []
         self._pending: list[tuple[str, int, list[Any]]] = []
         FakeProducer.instances.append(self)
@@ -109,9 +128,13 @@ class FakeProducer:
         self.started = True
 
     async def stop(self) -> None:
+        if self.stop_hangs:
+            await asyncio.Event().wait()
         self.stopped = True
 
     async def partitions_for(self, topic: str) -> set[int]:
+        if topic in self.metadata_errors:
+            raise self.metadata_errors[topic]
         return set(range(self.topics[topic]))
 
     def create_batch(self) -> BatchBuilder:
@@ -134,6 +157,8 @@ class FakeProducer:
         failure = self.script(topic, partition, builder) if self.script else None
         if isinstance(failure, KafkaTimeoutError) and getattr(failure, "raise_on_send", False):
             raise failure
+        if isinstance(failure, NoAnswer):
+            return future
         if failure is not None:
             future.set_exception(failure)
         else:
@@ -173,6 +198,11 @@ class TestConfig:
         with pytest.raises(ValidationError, match="enable_idempotence requires acks: all"):
             make_config(acks=acks)
         assert make_config(acks=acks, enable_idempotence=False).acks == str(acks)
+
+    def test_delivery_timeout_is_at_least_the_request_timeout(self) -> None:
+        with pytest.raises(ValidationError, match=r"delivery_timeout \(5s\) must be at least request_timeout \(30s\)"):
+            make_config(delivery_timeout="5s")
+        assert make_config(delivery_timeout="5s", request_timeout="5s").delivery_timeout == 5.0
 
     def test_unknown_compression_is_rejected(self) -> None:
         with pytest.raises(ValidationError, match="compression"):
@@ -259,6 +289,13 @@ class TestEncoding:
         assert [i for i, _ in out.rejected] == [1]
         assert "exceeds max_request_bytes (2000) even with its message cut" in out.rejected[0][1]
         assert sorted(i for recs in out.groups["access-logs"].values() for i, _, _ in recs) == [0, 2]
+
+    def test_an_event_that_cannot_be_encoded_is_rejected_alone(self) -> None:
+        # Before: encode() raised, so the sink's send did, and the driver retried the batch forever.
+        out = self.encoder().encode([event(0), event(1, n=2**70), event(2, host="a\ud800")])
+        assert out.rejected[0] == (1, "cannot encode the event as JSON: Integer exceeds 64-bit range")
+        assert out.rejected[1][0] == 2 and "surrogates not allowed" in out.rejected[1][1]
+        assert [i for recs in out.groups["access-logs"].values() for i, _, _ in recs] == [0]
 
     def test_odd_field_types_are_stringified_not_fatal(self) -> None:
         out = self.encoder().encode([event(1, host=["a", "b"], log_type=7, event_id=42)])
@@ -383,6 +420,52 @@ class TestSend:
         assert outcome.retry_reason == "NotLeaderForPartitionError"
         assert len(FakeProducer.instances[0].delivered) == 5
         await sink.aclose()
+
+    async def test_unacknowledged_past_delivery_timeout_discards_the_producer(self) -> None:
+        # An idempotent aiokafka producer retries a batch for as long as the broker is away: without a
+        # bound the send would hang, and the driver would never count a retry or show an error.
+        silent = {"error-logs"}
+        sink = make_sink(make_config(request_timeout="50ms", delivery_timeout="100ms"),
+                         script=lambda t, p, b: NoAnswer() if t in silent else None)
+        await sink.start()
+        events = [event(i, log_type="error" if i % 2 else "access") for i in range(6)]
+        outcome = await sink.send(events)
+        assert outcome.retry == [1, 3, 5] and outcome.retry_reason == "KafkaTimeoutError"
+        first = FakeProducer.instances[0]
+        # Discarded without a flush: its sender is cancelled so it never delivers those batches later.
+        assert first._sender.closed and first.client.closed and not first.stopped
+        silent.clear()
+        assert await sink.send([events[i] for i in outcome.retry]) == Outcome()
+        second = FakeProducer.instances[1]
+        assert [orjson.loads(v)["event_id"] for *_, v, _ in second.delivered] == ["id-1", "id-3", "id-5"]
+        await sink.aclose()
+
+    async def test_nothing_acknowledged_within_delivery_timeout_raises_transient(self) -> None:
+        sink = make_sink(make_config(request_timeout="50ms", delivery_timeout="100ms"),
+                         script=lambda t, p, b: NoAnswer())
+        await sink.start()
+        with pytest.raises(TransientError, match=r"not acknowledged within delivery_timeout \(0.1s\)"):
+            await sink.send([event(i) for i in range(3)])
+        assert FakeProducer.instances[0]._sender.closed
+        await sink.aclose()
+
+    async def test_one_topic_without_metadata_holds_only_its_records(self) -> None:
+        sink = make_sink()
+        await sink.start()
+        FakeProducer.instances[0].metadata_errors["error-logs"] = KafkaTimeoutError("no metadata")
+        outcome = await sink.send([event(i, log_type="error" if i % 2 else "access") for i in range(6)])
+        assert outcome.retry == [1, 3, 5] and outcome.retry_reason == "KafkaTimeoutError"
+        assert len(FakeProducer.instances[0].delivered) == 3
+        await sink.aclose()
+
+    async def test_a_stop_that_cannot_flush_discards_the_producer(self) -> None:
+        sink = make_sink(make_config(request_timeout="50ms", delivery_timeout="50ms"))
+        await sink.start()
+        producer = FakeProducer.instances[0]
+        producer.stop_hangs = True
+        await sink.aclose()
+        # Not left running: a cut-short stop() leaves aiokafka's sender retrying and delivering later.
+        assert producer._sender.closed and producer.client.closed
 
     async def test_enqueue_timeout_fails_the_rest_of_the_partition(self) -> None:
         calls: list[int] = []
