@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from pipeline.template import Template, to_text
+from sinks.encoding import ENCODE_ERRORS, unencodable
 from sinks.loki.config import OVERFLOW_LABEL, LokiSinkConfig
 
 Pairs = tuple[tuple[str, str], ...]
@@ -252,10 +253,15 @@ class StreamMapper:
                 stream, metadata = moved
             else:
                 stream = target
-            stream.entries.append((ns_of(event.get("@timestamp"), now_ns), line_of(event), metadata, i))
+            try:
+                line = line_of(event)
+            except ENCODE_ERRORS as exc:  # the same every time: dead-letter it, never retry the push
+                out.rejected.append((i, unencodable(exc)))
+                continue
+            stream.entries.append((ns_of(event.get("@timestamp"), now_ns), line, metadata, i))
         for stream in streams.values():
             stream.entries.sort(key=_BY_TIME)  # stable: equal timestamps keep their order
-        out.streams = list(streams.values())
+        out.streams = [stream for stream in streams.values() if stream.entries]
         return out
 
     def _overflow(

@@ -75,7 +75,7 @@ from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.event import Event
 from tests.helpers import eventually
-from tests.integration.conftest import _create_topic, _delete_topics, http_request
+from tests.integration.conftest import _create_topic, _delete_topics, http_request, logsql
 from tests.relay import KafkaRelay, Relay
 from tests.unit.sinks.driver_harness import DriverHarness
 
@@ -482,12 +482,44 @@ class FileDestination(Destination):
         return self.event(i, log_type="error")
 
 
+# -- Loki (VictoriaLogs) ---------------------------------------------------------------------
+
+
+class LokiDestination(RelayedDestination):
+    type = "loki"
+    url_fixture = "victorialogs_url"
+    fixtures = ("victorialogs_url",)
+    not_applicable: ClassVar[dict[str, str]] = {
+        PARTIAL: "a Loki push is accepted or refused as a whole: the server has no per-entry outcomes to retry",
+    }
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.relay.url,
+            "path": "/insert/loki/api/v1/push",
+            "healthcheck_path": "/health",
+            "labels": {"job": self.name, "log_type": "{log_type}"},
+            "structured_metadata": ["event_id"],
+            "request_timeout": "5s",
+        }
+
+    async def arrived(self) -> Counter[str]:
+        rows = await asyncio.to_thread(logsql, self.url, f'job:"{self.name}"')
+        return Counter(row["event_id"] for row in rows)
+
+    def rejected(self) -> list[tuple[Event, str]]:
+        # VictoriaLogs cannot refuse an entry on demand; what the sink refuses for good is an
+        # event it can never encode (an integer beyond 64 bits, as a grok :int cast can make).
+        return [(self.event(9001, trace_id=2**70), "cannot encode the event as JSON")]
+
+
 DESTINATIONS: tuple[type[Destination], ...] = (
     KafkaDestination,
     ElasticsearchDestination,
     ClickHouseDestination,
     WebhookDestination,
     FileDestination,
+    LokiDestination,
 )
 
 
