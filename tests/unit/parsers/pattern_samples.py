@@ -114,7 +114,10 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "HTTPD24_ERRORLOG": (HTTPD24_ERROR, HTTPD24_ERROR),
     "HTTPD_ERRORLOG": (HTTPD24_ERROR, HTTPD24_ERROR),
     "SYSLOGBASE": (SYSLOG, "Oct 11 22:14:15 mymachine su[230]:"),
-    "SYSLOGBASE2": ("2024-01-02T03:04:05.123+00:00 web-1 sshd[4721]: x", "2024-01-02T03:04:05.123+00:00 web-1 sshd[4721]:"),
+    "SYSLOGBASE2": (
+        "2024-01-02T03:04:05.123+00:00 web-1 sshd[4721]: x",
+        "2024-01-02T03:04:05.123+00:00 web-1 sshd[4721]:",
+    ),
     "SYSLOGLINE": (SYSLOG, SYSLOG),
     "JAVACLASS": ("com.example.service.OrderService", "com.example.service.OrderService"),
     "JAVAMETHOD": ("<init>", "<init>"),

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """Bacula director / storage daemon log lines."""
 
 from __future__ import annotations

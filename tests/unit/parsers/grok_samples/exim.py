@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """Exim main log: message arrivals."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """Firewalls: NetScreen, Cisco ASA (message text after the %ASA tag), Shorewall, SuSEfirewall2, iptables."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """linux-syslog: PAM sessions, cron, RFC 5424 (legacy and ECS)."""
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "SYSLOG5424SD": (R5424, R5424[R5424.index("[") : R5424.index("] An") + 1], '[exampleSDID@32473 iut="3"'),
     "SYSLOG5424BASE": (R5424_NOSD, R5424_NOSD[: R5424_NOSD.index(" 'su")], "<34>1 2003-10-11T22:14:15.003Z"),
     "SYSLOG5424LINE": (R5424, R5424, R5424.replace("<165>1", "165 1")),
+    "FACILITY5424KEYWORD": ("facility=security/authorization", "security/authorization", "local8"),
+    "FACILITY5424": ("local7", "local7", "local 7"),
 }
 
 FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("%{FACILITY5424}", "disabled", "facility: line printer", {"log_facility": "line printer"}),
     ("%{SYSLOGPAMSESSION}", "disabled", PAM, {"logsource": "web-1", "program": "sshd", "pid": "4721",
      "pam_module": "pam_unix", "pam_caller": "sshd:session", "pam_session_state": "opened", "username": "deploy"}),
     ("%{SYSLOGPAMSESSION}", "v1", PAM, {"host": {"hostname": "web-1"}, "process": {"name": "sshd", "pid": 4721},
