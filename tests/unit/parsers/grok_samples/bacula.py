@@ -50,18 +50,20 @@ LINES = {
 SAMPLES: dict[str, tuple[str, str, str]] = {
     name: (line, line, line.replace(" ", "_", 2)) for name, line in LINES.items()
 }
-SAMPLES.update({
-    "BACULA_TIMESTAMP": (H, "02-Jan 03:04", "02/Jan 03:04"),
-    "BACULA_HOST": ("backup-dir", "backup-dir", "backup dir"),
-    "BACULA_VOLUME": ("Vol-0001", "Vol-0001", "Vol 0001"),
-    "BACULA_DEVICE": ("FileStorage", "FileStorage", "File Storage"),
-    "BACULA_DEVICEPATH": ("/srv/bacula", "/srv/bacula", "srv/bacula"),
-    "BACULA_CAPACITY": ("10,737,418,240", "10,737,418,240", "10,73,418"),
-    "BACULA_VERSION": ("9.6.7", "9.6.7", "9.6 7"),
-    "BACULA_JOB": ("web-backup.2024-01-02_03.04.05_06", "web-backup.2024-01-02_03.04.05_06", "web backup"),
-    "BACULA_LOGLINE": (H + LINES["BACULA_LOG_STARTJOB"], H + LINES["BACULA_LOG_STARTJOB"], H + "Backup started"),
-    "BACULA_LOG": (H + LINES["BACULA_LOG_NEW_VOLUME"], H + LINES["BACULA_LOG_NEW_VOLUME"], H + "Created Volume"),
-})
+SAMPLES.update(
+    {
+        "BACULA_TIMESTAMP": (H, "02-Jan 03:04", "02/Jan 03:04"),
+        "BACULA_HOST": ("backup-dir", "backup-dir", "backup dir"),
+        "BACULA_VOLUME": ("Vol-0001", "Vol-0001", "Vol 0001"),
+        "BACULA_DEVICE": ("FileStorage", "FileStorage", "File Storage"),
+        "BACULA_DEVICEPATH": ("/srv/bacula", "/srv/bacula", "srv/bacula"),
+        "BACULA_CAPACITY": ("10,737,418,240", "10,737,418,240", "10,73,418"),
+        "BACULA_VERSION": ("9.6.7", "9.6.7", "9.6 7"),
+        "BACULA_JOB": ("web-backup.2024-01-02_03.04.05_06", "web-backup.2024-01-02_03.04.05_06", "web backup"),
+        "BACULA_LOGLINE": (H + LINES["BACULA_LOG_STARTJOB"], H + LINES["BACULA_LOG_STARTJOB"], H + "Backup started"),
+        "BACULA_LOG": (H + LINES["BACULA_LOG_NEW_VOLUME"], H + LINES["BACULA_LOG_NEW_VOLUME"], H + "Created Volume"),
+    }
+)
 SAMPLES["BACULA_LOG_VSS"] = ("Generate VSS Writer", "Generate VSS Writer", "Generate VSS_Writer")
 
 FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """Exim main log: message arrivals."""
 
 from __future__ import annotations
@@ -7,7 +6,7 @@ from typing import Any
 
 ARR = (
     "2024-01-02 03:04:05 [12345] 1rKXyZ-0001Ab-Cd <= alice@example.org H=mail.example.org (helo.example.org) "
-    '[192.0.2.1]:49152 I=[198.51.100.5]:25 P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=2345 '
+    "[192.0.2.1]:49152 I=[198.51.100.5]:25 P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=2345 "
     'id=20240102030405.GA1234@example.org T="Quarterly \\"numbers\\"" for bob@example.com'
 )
 
@@ -18,7 +17,11 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "EXIM_PID": ("[12345]", "[12345]", "[abc]"),
     "EXIM_QT": ("1d2h3m", "1d2h3m", "1x"),
     "EXIM_EXCLUDE_TERMS": ("Start queue run", "Start queue run", "Start queue"),
-    "EXIM_REMOTE_HOST": ("H=mail.example.org [192.0.2.1]:25", "H=mail.example.org [192.0.2.1]:25", "H=mail.example.org"),
+    "EXIM_REMOTE_HOST": (
+        "H=mail.example.org [192.0.2.1]:25",
+        "H=mail.example.org [192.0.2.1]:25",
+        "H=mail.example.org",
+    ),
     "EXIM_INTERFACE": ("I=[198.51.100.5]:25", "I=[198.51.100.5]:25", "I=198.51.100.5:25"),
     "EXIM_PROTOCOL": ("P=esmtps", "P=esmtps", "P="),
     "EXIM_MSG_SIZE": ("S=2345", "S=2345", "S=big"),

@@ -72,8 +72,7 @@ NEAR_ASA = {
 }
 
 SAMPLES: dict[str, tuple[str, str, str]] = {
-    name: (line, line, NEAR_ASA.get(name, line.replace(" ", "  ", 1)))
-    for name, line in ASA.items()
+    name: (line, line, NEAR_ASA.get(name, line.replace(" ", "  ", 1))) for name, line in ASA.items()
 }
 SAMPLES.update({
     "NETSCREENSESSIONLOG": (NS, NS, NS.replace("NetScreen device_id", "Netscreen device")),

@@ -6,7 +6,7 @@ from typing import Any
 
 LOG2 = "Jan  2 03:04:05 [conn12] end connection 10.0.0.5:51234 (3 connections now open)"
 SLOW = (
-    "query shop.orders query: { status: \"new\", total: { $gt: 100 } } ntoreturn:0 ntoskip:0 nscanned:1204 "
+    'query shop.orders query: { status: "new", total: { $gt: 100 } } ntoreturn:0 ntoskip:0 nscanned:1204 '
     "keyUpdates:0 numYields: 9 locks(micros) r:21034 nreturned:12 reslen:2048 134ms"
 )
 LOG3 = "2024-01-02T03:04:05.123+0000 I NETWORK  [conn12] end connection 10.0.0.5:51234 (3 connections now open)"

@@ -64,8 +64,11 @@ SAMPLES.update({f"NAGIOS_EC_{c}": (c, c, c.replace("_", " ")) for c in COMMANDS}
 SAMPLES["NAGIOS_WARNING"] = (LINES["NAGIOS_WARNING"], LINES["NAGIOS_WARNING"], "Warning - something")
 SAMPLES["NAGIOSTIME"] = (T, "[1704164645]", "1704164645")
 SAMPLES["NAGIOS_FIELD"] = ("web-1;HTTP", "web-1", "web-1;HTTP")
-SAMPLES["NAGIOSLOGLINE"] = (T + LINES["NAGIOS_SERVICE_ALERT"], T + LINES["NAGIOS_SERVICE_ALERT"],
-                            T + "SERVICE ALERTS: web-1")
+SAMPLES["NAGIOSLOGLINE"] = (
+    T + LINES["NAGIOS_SERVICE_ALERT"],
+    T + LINES["NAGIOS_SERVICE_ALERT"],
+    T + "SERVICE ALERTS: web-1",
+)
 
 FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("%{NAGIOSLOGLINE}", "disabled", T + LINES["NAGIOS_SERVICE_ALERT"], {"nagios_epoch": "1704164645",

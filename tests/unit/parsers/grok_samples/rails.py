@@ -14,8 +14,7 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "RCONTROLLER": ("UsersController#show", "UsersController#show", "UsersController.show"),
     "RAILS3HEAD": (REQ, HEAD, HEAD.replace(" for ", " from ")),
     "RPROCESSING": (PROC, PROC, "Processing UsersController#show as HTML"),
-    "RAILS3PROFILE": ("(Views: 5.1ms | ActiveRecord: 1.2ms)", "(Views: 5.1ms | ActiveRecord: 1.2ms",
-                      "(Views: 5.1ms)"),
+    "RAILS3PROFILE": ("(Views: 5.1ms | ActiveRecord: 1.2ms)", "(Views: 5.1ms | ActiveRecord: 1.2ms", "(Views: 5.1ms)"),
     "RAILS3FOOT": (FOOT, FOOT, "Completed OK in 12ms"),
     "RAILS3": (REQ, REQ, REQ.replace("Started GET", "Started")),
 }

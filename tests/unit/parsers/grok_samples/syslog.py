@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (log lines are kept whole: they are the test data)
 """linux-syslog: PAM sessions, cron, RFC 5424 (legacy and ECS)."""
 
 from __future__ import annotations
@@ -11,7 +10,9 @@ R5424 = (
     '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 4321 ID47 [exampleSDID@32473 iut="3" '
     'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] An application event log entry'
 )
-R5424_NOSD = "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8"
+R5424_NOSD = (
+    "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8"
+)
 
 SAMPLES: dict[str, tuple[str, str, str]] = {
     "SYSLOGPAMSESSION": (PAM, PAM, PAM.replace("session opened", "session")),
