@@ -27,7 +27,15 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "FACILITY5424": ("local7", "local7", "local 7"),
 }
 
+NO_HOST = "Feb  3 04:05:06 sudo: deploy : TTY=pts/0 ; PWD=/home/deploy ; COMMAND=/bin/systemctl restart app"
+UNQUOTED_SD = "<30>1 2024-06-30T23:59:60.5Z fw-2 - - - [meta seq=42] link flapped on port 7"
+
 FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
+    # ECS SYSLOGLINE takes a line without a host (legacy needs one, as in Logstash).
+    ("%{SYSLOGLINE}", "v1", NO_HOST, {"process": {"name": "sudo"}, "message": NO_HOST[NO_HOST.index("deploy :") :]}),
+    # A leap second, and an unquoted structured-data value as some senders write it.
+    ("%{SYSLOG5424LINE}", "disabled", UNQUOTED_SD, {"syslog5424_ts": "2024-06-30T23:59:60.5Z",
+     "syslog5424_sd": "[meta seq=42]", "syslog5424_msg": "link flapped on port 7"}),
     ("%{FACILITY5424}", "disabled", "facility: line printer", {"log_facility": "line printer"}),
     ("%{SYSLOGPAMSESSION}", "disabled", PAM, {"logsource": "web-1", "program": "sshd", "pid": "4721",
      "pam_module": "pam_unix", "pam_caller": "sshd:session", "pam_session_state": "opened", "username": "deploy"}),
