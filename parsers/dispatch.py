@@ -63,7 +63,8 @@ class EventParser:
             ``error``, ``json``, ``none``; a fixed type is also written to
             ``event["log_type"]``.
         grok: user grok expressions tried in order instead of the built-in formats.
-        pattern_definitions / patterns_dir / named_captures_only: see ``compile_grok``.
+        pattern_definitions / patterns_dir / named_captures_only / ecs_compatibility:
+            see ``compile_grok``.
         grok_timeout: seconds per search of the user grok (``None``: unbounded,
             fastest); a timeout tags ``_groktimeout`` and ``_grokparsefailure``.
         date_formats: strptime formats or ``ISO8601``/``UNIX``/``UNIX_MS`` for the
@@ -100,6 +101,7 @@ class EventParser:
         pattern_definitions: dict[str, str] | None = None,
         patterns_dir: str | None = None,
         named_captures_only: bool = True,
+        ecs_compatibility: str = "disabled",
         grok_timeout: float | None = None,
         date_formats: list[str] | None = None,
         timezone: str = "UTC",
@@ -141,6 +143,7 @@ class EventParser:
                 patterns_dir=patterns_dir,
                 named_captures_only=named_captures_only,
                 timeout=grok_timeout,
+                ecs_compatibility=ecs_compatibility,
             )
             self._parse: Callable[[Event, str], None] = self._parse_grok
         elif log_type == "auto":

@@ -1,16 +1,20 @@
 """Compile grok expressions to one regex with named groups, typed and nested captures.
 
-Syntax (Logstash grok, legacy mode):
+Syntax (Logstash grok):
 
 * ``%{NAME}`` inserts pattern NAME; not captured when ``named_captures_only``
   (the default), else captured under the key ``NAME``.
 * ``%{NAME:field}`` captures into ``field``; ``%{NAME:field:int}`` /
-  ``%{NAME:field:float}`` also converts the text.
+  ``%{NAME:field:float}`` also converts the text (``integer`` is ``int``).
 * Field names may be nested: ``[http][status]`` and ``http.status`` both give
   ``{"http": {"status": ...}}``.
 * Raw named groups ``(?<field>...)`` / ``(?P<field>...)`` capture too (any field
   name, nested names included).
 * Several expressions may be given; they are tried in order, the first match wins.
+* Oniguruma syntax pasted from Logstash (``\\h``, POSIX classes, inline
+  options mid-pattern, ...) is translated (``parsers.onig``).
+* ``ecs_compatibility``: ``disabled`` (legacy capture names, the default) or
+  ``v1`` (ECS names), as Logstash's option of that name chooses the built-ins.
 
 A grok expression is searched anywhere in the text (anchor it with ``^``/``$``
 if needed), as Logstash does. Captures that did not participate or are empty
@@ -33,7 +37,8 @@ from typing import Any
 import regex
 
 from parsers.errors import GrokError
-from parsers.patterns import builtin_patterns, load_patterns_dir, validate_definitions
+from parsers.onig import translate
+from parsers.patterns import builtin_patterns, check_ecs_compatibility, load_patterns_dir, validate_definitions
 from parsers.types import Fields
 
 __all__ = ["Grok", "compile_grok", "field_path"]
@@ -70,7 +75,7 @@ def _to_float(s: str) -> Any:
         return s
 
 
-_CASTS: dict[str, Cast] = {"int": _to_int, "float": _to_float}
+_CASTS: dict[str, Cast] = {"int": _to_int, "integer": _to_int, "float": _to_float}
 
 
 def field_path(name: str) -> tuple[str, ...]:
@@ -189,21 +194,23 @@ def _locate_bad_definition(defs: Mapping[str, str], used: Sequence[str], express
     for name in used:
         try:
             exp = _Expander(defs, True, expression)
-            regex.compile(exp.expand(defs[name], (name,)))
+            regex.compile(translate(exp.expand(defs[name], (name,))))
         except (regex.error, GrokError) as exc:
             return f"invalid regex in grok pattern %{{{name}}} ({defs[name]!r}): {exc} in {expression!r}"
     return None
 
 
 @functools.lru_cache(maxsize=512)
-def _compile_cached(expression: str, user_defs: tuple[tuple[str, str], ...], named_only: bool) -> _Compiled:
-    defs: Mapping[str, str] = builtin_patterns()
+def _compile_cached(
+    expression: str, user_defs: tuple[tuple[str, str], ...], named_only: bool, ecs_compatibility: str
+) -> _Compiled:
+    defs: Mapping[str, str] = builtin_patterns(ecs_compatibility)
     if user_defs:
         merged = dict(defs)
         merged.update(user_defs)
         defs = merged
     exp = _Expander(defs, named_only, expression)
-    source = exp.expand(expression)
+    source = translate(exp.expand(expression))
     try:
         pattern = regex.compile(source)
     except regex.error as exc:
@@ -308,6 +315,7 @@ def compile_grok(
     patterns_dir: str | None = None,
     named_captures_only: bool = True,
     timeout: float | None = None,
+    ecs_compatibility: str = "disabled",
 ) -> Grok:
     """Compile one grok expression or a list (tried in order, first match wins).
 
@@ -315,6 +323,7 @@ def compile_grok(
     ``pattern_definitions``: inline ``{NAME: regex}``; both override built-ins,
     inline definitions override the directory. ``timeout`` (seconds) bounds each
     search; ``None`` (the default) means no limit and the fastest matching.
+    ``ecs_compatibility``: which built-in set, ``disabled`` (legacy names) or ``v1`` (ECS).
     Raises ``GrokError`` for an unknown pattern, an invalid regex or a bad file.
     """
     exprs = [patterns] if isinstance(patterns, str) else list(patterns)
@@ -328,6 +337,7 @@ def compile_grok(
         user.update(load_patterns_dir(patterns_dir))
     if pattern_definitions:
         user.update(validate_definitions(pattern_definitions))
+    check_ecs_compatibility(ecs_compatibility)
     key = tuple(sorted(user.items()))
-    compiled = tuple(_compile_cached(e, key, named_captures_only) for e in exprs)
+    compiled = tuple(_compile_cached(e, key, named_captures_only, ecs_compatibility) for e in exprs)
     return Grok(tuple(exprs), compiled, timeout)

@@ -5,6 +5,13 @@ The built-in library lives in ``parsers/patterns/*.grok``, one file per family
 adding a file: every ``*.grok`` file in that directory is loaded, in name
 order, with no change to the engine.
 
+Two pattern sets, as in Logstash's ``ecs_compatibility`` option: ``disabled``
+(the legacy field names: ``clientip``, ``response``, ...) is that directory;
+``v1`` (Elastic Common Schema names: ``[source][address]``,
+``[http][response][status_code]``, ...) is the same library with the files of
+``parsers/patterns/ecs-v1/`` laid over it: a name defined there replaces the
+legacy definition, and ECS-only names are added.
+
 File format (built-in files and user ``patterns_dir`` files alike)::
 
     # comment
@@ -28,6 +35,12 @@ from parsers.errors import GrokError
 
 BUILTIN_DIR = Path(__file__).with_name("patterns")
 """Directory of the built-in ``*.grok`` pattern files."""
+
+ECS_V1_DIR = BUILTIN_DIR / "ecs-v1"
+"""The ECS v1 overlay: names that differ from (or are missing in) the legacy set."""
+
+ECS_COMPATIBILITY = ("disabled", "v1")
+"""The pattern sets, by the value of Logstash's ``ecs_compatibility`` option."""
 
 _NAME = regex.compile(r"[A-Za-z0-9_]+")
 _LINE = regex.compile(r"([A-Za-z0-9_]+)\s+(.*\S)\s*")
@@ -85,15 +98,25 @@ def load_library(directory: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
+def check_ecs_compatibility(value: str) -> str:
+    """Return ``value`` if it names a pattern set, else raise ``GrokError``."""
+    if value not in ECS_COMPATIBILITY:
+        raise GrokError(f"ecs_compatibility must be one of {', '.join(ECS_COMPATIBILITY)}, got {value!r}")
+    return value
+
+
 @functools.cache
-def builtin_patterns() -> Mapping[str, str]:
-    """The built-in library, read once: ``load_library(BUILTIN_DIR)``."""
-    return types.MappingProxyType(load_library(BUILTIN_DIR))
+def builtin_patterns(ecs_compatibility: str = "disabled") -> Mapping[str, str]:
+    """The built-in library of one pattern set, read once (see the module docstring)."""
+    lib = load_library(BUILTIN_DIR)
+    if check_ecs_compatibility(ecs_compatibility) == "v1":
+        lib.update(load_library(ECS_V1_DIR))
+    return types.MappingProxyType(lib)
 
 
-def builtin_pattern_names() -> list[str]:
-    """Sorted names of the built-in patterns."""
-    return sorted(builtin_patterns())
+def builtin_pattern_names(ecs_compatibility: str = "disabled") -> list[str]:
+    """Sorted names of the built-in patterns of one pattern set."""
+    return sorted(builtin_patterns(ecs_compatibility))
 
 
 def validate_definitions(defs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     grok = sub.add_parser("grok", parents=[flags], help="match stdin lines against a grok pattern; one JSON line each")
     grok.add_argument("pattern", nargs="+", help="grok pattern(s), tried in order")
     grok.add_argument("--patterns-dir", help="folder of extra pattern files")
+    grok.add_argument(
+        "--ecs-compatibility",
+        choices=("disabled", "v1"),
+        default="disabled",
+        help="built-in pattern set: legacy field names (disabled, the default) or ECS v1 names",
+    )
 
     parse = sub.add_parser("parse", parents=[flags], help="parse raw stdin lines as the `parse` transform would")
     parse.add_argument("--log-type", default="auto", help="application | access | error | auto")
@@ -109,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("grok", "parse"):
             from pipeline import tools
 
-            return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" else tools.parse(args.log_type)
+            if args.command == "grok":
+                return tools.grok(args.pattern, args.patterns_dir, args.ecs_compatibility)
+            return tools.parse(args.log_type)
         if args.command == "query":
             from pipeline import registry
 

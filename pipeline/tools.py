@@ -10,10 +10,10 @@ from parsers import EventParser, GrokError, compile_grok
 from pipeline.errors import ConfigError
 
 
-def grok(patterns: list[str], patterns_dir: str | None) -> int:
+def grok(patterns: list[str], patterns_dir: str | None, ecs_compatibility: str = "disabled") -> int:
     """Print the captured fields of each stdin line as JSON, or `null` when nothing matches."""
     try:
-        compiled = compile_grok(patterns, patterns_dir=patterns_dir)
+        compiled = compile_grok(patterns, patterns_dir=patterns_dir, ecs_compatibility=ecs_compatibility)
     except GrokError as exc:
         raise ConfigError([f"grok: {exc}"]) from None
     out = sys.stdout.buffer

@@ -37,6 +37,13 @@ class ParseTransformConfig(TransformConfig):
     pattern_definitions: dict[str, str] = Field(default_factory=dict, description="Extra grok patterns, NAME: regex.")
     patterns_dir: str | None = Field(default=None, description="Folder of extra pattern files (`NAME regex` lines).")
     named_captures_only: bool = Field(default=True, description="Capture only `%{NAME:field}`, not bare `%{NAME}`.")
+    ecs_compatibility: Literal["disabled", "v1"] = Field(
+        default="disabled",
+        description="Built-in grok pattern set, as Logstash's option: `disabled` captures the legacy field names "
+        "(`clientip`, `response`), `v1` the Elastic Common Schema ones (`[source][address]`, "
+        "`[http][response][status_code]`).",
+        examples=["v1"],
+    )
     grok_timeout: Duration | None = Field(
         default=None, description="Per-event time limit for user grok (tags `_groktimeout`)."
     )
@@ -71,6 +78,7 @@ def build_parse(name: str, config: ParseTransformConfig, ctx: BuildContext) -> P
             pattern_definitions=config.pattern_definitions or None,
             patterns_dir=config.patterns_dir,
             named_captures_only=config.named_captures_only,
+            ecs_compatibility=config.ecs_compatibility,
             grok_timeout=config.grok_timeout,
             date_formats=config.date_formats or None,
             timezone=config.timezone,

@@ -171,3 +171,27 @@ class TestBuildErrorsNameTheKey:
             Topology(load_config(path), once=True)
         assert len(err.value.problems) == 1
         assert err.value.problems[0].startswith(f"{path}: {expected}")
+
+
+class TestParseEcsCompatibility:
+    def test_v1_accepted_and_unknown_set_names_the_key(self, write_config) -> None:
+        good = write_config("""
+            sources:
+              in: {type: stdin}
+            transforms:
+              p: {type: parse, inputs: [in], grok: ["%{SYSLOGLINE}"], ecs_compatibility: v1}
+            sinks:
+              out: {type: blackhole, inputs: [p]}
+        """)
+        assert load_config(good).transforms["p"].ecs_compatibility == "v1"  # type: ignore[union-attr]
+        bad = write_config("""
+            sources:
+              in: {type: stdin}
+            transforms:
+              p: {type: parse, inputs: [in], ecs_compatibility: v8}
+            sinks:
+              out: {type: blackhole, inputs: [p]}
+        """)
+        with pytest.raises(ConfigError) as info:
+            load_config(bad)
+        assert any(p.startswith(f"{bad}: transforms.p.ecs_compatibility: ") for p in info.value.problems)

@@ -114,6 +114,20 @@ class TestUserGrok:
             "pid": "4721",
         }
 
+    def test_ecs_compatibility_v1_captures_ecs_fields(self) -> None:
+        p = EventParser(grok=["%{SYSLOGLINE}"], ecs_compatibility="v1", clock=lambda: 1704456000.0)
+        event = p({"message": "Jan  2 03:04:05 web-1 sshd[4721]: Accepted publickey", "host": "node-1"})
+        assert event["@timestamp"] == "2024-01-02T03:04:05.000Z"
+        assert event["process"] == {"name": "sshd", "pid": 4721}
+        assert event["message"] == "Accepted publickey"
+        # `host` is a reserved event key: the ECS [host][hostname] capture lands under `grok`.
+        assert event["host"] == "node-1"
+        assert event["grok"] == {"host": {"hostname": "web-1"}}
+
+    def test_unknown_ecs_compatibility_rejected(self) -> None:
+        with pytest.raises(GrokError, match="ecs_compatibility"):
+            EventParser(grok=["%{WORD}"], ecs_compatibility="v8")
+
     def test_types_and_nested(self) -> None:
         p = EventParser(grok=["%{IP:[client][ip]} %{INT:[http][status]:int} %{NUMBER:took:float}"])
         event = p({"message": "10.0.0.1 404 0.25", "http": {"version": "1.1"}})

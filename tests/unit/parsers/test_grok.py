@@ -241,3 +241,53 @@ def test_repr_and_regexes() -> None:
     assert isinstance(g, Grok)
     assert repr(g) == "Grok(['%{INT:a}'])"
     assert "(?P<g1>" in g.regexes[0]
+
+
+class TestLogstashSyntax:
+    """Expressions as Logstash users write them (Oniguruma regex syntax)."""
+
+    @pytest.mark.parametrize(
+        ("expression", "text", "expected"),
+        [
+            pytest.param(r"(?<request_id>\h{8})", "id=deadbeef", {"request_id": "deadbeef"}, id="hex-class"),
+            pytest.param(r"(?<name>[[:alpha:]]+)=(?<value>[[:digit:]]+)", "retries=3", {"name": "retries",
+                         "value": "3"}, id="posix-classes"),
+            pytest.param(r"(?<word>(?>[a-z]+))!", "ok!", {"word": "ok"}, id="atomic-group"),
+            pytest.param(r"(?<digits>\d++)x", "123x", {"digits": "123"}, id="possessive"),
+            pytest.param(r"%{WORD:verb} (?i)%{WORD:rest}", "GET abc", {"verb": "GET", "rest": "abc"},
+                         id="inline-option-mid-pattern"),
+            pytest.param(r"%{INT:n:integer}", "n=7", {"n": 7}, id="integer-type"),
+            pytest.param(r"%{RAILS3HEAD}", 'Started GET "/" for 1.2.3.4 at 2024-01-02 03:04:05 +0000',
+                         {"verb": "GET", "request": "/", "clientip": "1.2.3.4",
+                          "timestamp": "2024-01-02 03:04:05 +0000"}, id="builtin-with-inline-option"),
+        ],
+    )  # fmt: skip
+    def test_pasted_expressions(self, expression: str, text: str, expected: dict[str, Any]) -> None:
+        assert compile_grok(expression).match(text) == expected
+
+
+class TestEcsCompatibility:
+    LINE = '203.0.113.9 - jane [02/Jan/2024:03:04:05 +0000] "GET /a?b=1 HTTP/1.1" 404 153 "-" "curl/8.5.0"'
+
+    def test_default_is_legacy_field_names(self) -> None:
+        got = compile_grok("%{COMBINEDAPACHELOG}").match(self.LINE)
+        assert got is not None
+        assert got["clientip"] == "203.0.113.9" and got["response"] == "404" and got["auth"] == "jane"
+
+    def test_v1_is_ecs_field_names_and_types(self) -> None:
+        got = compile_grok("%{COMBINEDAPACHELOG}", ecs_compatibility="v1").match(self.LINE)
+        assert got == {
+            "source": {"address": "203.0.113.9"},
+            "user": {"name": "jane"},
+            "timestamp": "02/Jan/2024:03:04:05 +0000",
+            "http": {"request": {"method": "GET"}, "version": "1.1",
+                     "response": {"status_code": 404, "body": {"bytes": 153}}},
+            "url": {"original": "/a?b=1"},
+            "user_agent": {"original": "curl/8.5.0"},
+        }  # fmt: skip
+
+    def test_set_is_part_of_the_cache_key(self) -> None:
+        legacy = compile_grok("%{SYSLOGPROG}")
+        ecs = compile_grok("%{SYSLOGPROG}", ecs_compatibility="v1")
+        assert legacy.field_names == ["program", "pid"]
+        assert ecs.field_names == ["[process][name]", "[process][pid]"]

@@ -39,7 +39,7 @@ def test_signatures() -> None:
     assert str(inspect.signature(parsers.compile_grok)) == (
         "(patterns: 'str | list[str]', *, pattern_definitions: 'dict[str, str] | None' = None, "
         "patterns_dir: 'str | None' = None, named_captures_only: 'bool' = True, "
-        "timeout: 'float | None' = None) -> 'Grok'"
+        "timeout: 'float | None' = None, ecs_compatibility: 'str' = 'disabled') -> 'Grok'"
     )
     geo = inspect.signature(parsers.GeoIPEnricher)
     assert list(geo.parameters) == [
