@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
 
     parse = sub.add_parser("parse", help="parse raw stdin lines as the `parse` transform would")
     parse.add_argument("--log-type", default="auto", help="application | access | error | auto")
+    parse.add_argument("--schema", default="default", choices=["default", "ecs"], help="field names (default: flat)")
+    parse.add_argument("--web-server", default="nginx", choices=["nginx", "apache"], help="ECS module of access logs")
+    parse.add_argument(
+        "--user-agent",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="parse user agents (default: with ecs)",
+    )
 
     query = sub.add_parser("query", help="run SQL against the config's ClickHouse sink and print a table")
     query.add_argument("--config", "-c", required=True)
@@ -92,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("grok", "parse"):
             from pipeline import tools
 
-            return tools.grok(args.pattern, args.patterns_dir) if args.command == "grok" else tools.parse(args.log_type)
+            if args.command == "grok":
+                return tools.grok(args.pattern, args.patterns_dir)
+            return tools.parse(args.log_type, args.schema, args.web_server, args.user_agent)
         if args.command == "query":
             from pipeline import registry
 

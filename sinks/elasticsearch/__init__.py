@@ -41,6 +41,7 @@ from sinks.elasticsearch.bulk import (
     response_filter,
 )
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
+from sinks.elasticsearch.ecs_template import ecs_template_body
 from sinks.elasticsearch.template import install, template_body
 from sinks.template import Template
 
@@ -130,7 +131,7 @@ class ElasticsearchSink:
         except ValueError as exc:
             raise ConfigError([f"index: {exc}"]) from None
         self.encoder = BulkEncoder(IndexNamer(template), config.bulk_max_bytes)
-        self.template_body = template_body(config)
+        self.template_body = ecs_template_body(config) if config.template.schema_ == "ecs" else template_body(config)
         self._auth = read_auth(config)
         self._factory = client_factory or default_client
         self._client: AsyncElasticsearch | None = None
