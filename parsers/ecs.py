@@ -69,7 +69,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from parsers.dates import utc_now
-from parsers.formats import is_public_ip
+from parsers.ipaddr import is_public_ip
 from parsers.types import Event
 
 __all__ = ["ECS_VERSION", "SCHEMAS", "EcsMapper", "WebServer"]
@@ -146,32 +146,74 @@ _APPLICATION: dict[str, str] = {
 }
 
 
-def _split(table: dict[str, str], module: str) -> dict[str, Path]:
-    return {k: tuple(v.replace("{m}", module).split(".")) for k, v in {**_COMMON, **table}.items()}
+Entry = tuple[str, Path, str]  # (parent as a dotted string: a dict key with a cached hash, parent path, leaf)
 
 
-def _put(event: Event, path: Path, value: Any) -> bool:
-    """Set ``event[a][b]...`` = value; False (nothing set) when a parent is not an object."""
-    node = event
-    for key in path[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        elif type(child) is not dict:
+def _split(table: dict[str, str], module: str) -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    for key, dotted in {**_COMMON, **table}.items():
+        parts = tuple(dotted.replace("{m}", module).split("."))
+        out[key] = (".".join(parts[:-1]), parts[:-1], parts[-1])
+    return out
+
+
+class _Writer:
+    """Sets nested values in one event, walking (or creating) each parent object once."""
+
+    __slots__ = ("event", "nodes")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.nodes: dict[str, dict[str, Any] | None] = {}
+
+    def parent(self, path: Path, name: str = "") -> dict[str, Any] | None:
+        """The object at ``path`` (``name``: the same, dotted), created as needed; None if taken."""
+        nodes = self.nodes
+        name = name or ".".join(path)
+        if name in nodes:
+            return nodes[name]
+        node: dict[str, Any] | None = self.event
+        for key in path:
+            assert node is not None
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif type(child) is not dict:
+                node = None  # taken by a value that is not an object
+                break
+            node = child
+        nodes[name] = node
+        return node
+
+    def put(self, path: Path, leaf: str, value: Any) -> bool:
+        """``event[path...][leaf] = value``; False (nothing set) when the place is taken."""
+        node = self.parent(path)
+        if node is None or type(node.get(leaf)) is dict:
             return False
-        node = child
-    if path[-1] in node and type(node[path[-1]]) is dict:
-        return False
-    node[path[-1]] = value
-    return True
+        node[leaf] = value
+        return True
+
+    def move(self, table: dict[str, Entry]) -> None:
+        event = self.event
+        # Take the flat keys out first: "user_agent" is a flat key and the parent of
+        # "user_agent.name"; the order they come in must not matter.
+        found = [(key, event.pop(key)) for key in [k for k in event if k in table]]
+        nodes = self.nodes
+        parent = self.parent
+        for key, value in found:
+            name, path, leaf = table[key]
+            node = nodes[name] if name in nodes else parent(path, name)
+            if node is None or type(node.get(leaf)) is dict:
+                event[key] = value  # the place is taken: keep the flat name, lose nothing
+            else:
+                node[leaf] = value
 
 
-def _move(event: Event, table: dict[str, Path]) -> None:
-    # Take the flat keys out first: "source" or "user" may be a flat key and an ECS parent.
-    moved = [(key, event.pop(key)) for key in table if key in event]
-    for key, value in moved:
-        if not _put(event, table[key], value):
-            event[key] = value
+_EVENT = ("event",)
+_SOURCE = ("source",)
+_DESTINATION = ("destination",)
+_URL = ("url",)
+_LOG = ("log",)
 
 
 class EcsMapper:
@@ -191,19 +233,21 @@ class EcsMapper:
     def __call__(self, event: Event, raw: str, created: Any) -> Event:
         """``raw``: the line as read (tells nginx from Apache error logs); ``created``: the
         event's ``@timestamp`` before parsing (None: the clock's now)."""
-        self._shipping(event, created)
+        w = _Writer(event)
+        self._shipping(w, created)
         log_type = event.get("log_type")
         if log_type == "access":
-            self._access_fields(event, self.web_server)
+            self._access_fields(w, self.web_server)
         elif log_type == "error":
             module = "apache" if raw[:1] == "[" else "nginx"
-            self._web(event, module, "error", self._errors[module])
+            self._web(w, module, "error", self._errors[module])
         else:
-            _move(event, self._app)
-        _put(event, ("ecs", "version"), ECS_VERSION)
+            w.move(self._app)
+        w.put(("ecs",), "version", ECS_VERSION)
         return event
 
-    def _shipping(self, event: Event, created: Any) -> None:
+    def _shipping(self, w: _Writer, created: Any) -> None:
+        event = w.event
         host = event.get("host")
         if type(host) is str:
             event["host"] = {"name": host}
@@ -213,48 +257,55 @@ class EcsMapper:
             if "topic" in where:
                 for key in ("topic", "partition", "offset"):
                     if key in where:
-                        _put(event, ("kafka", key), where.pop(key))
+                        w.put(("kafka",), key, where.pop(key))
             if "path" in where:
-                _put(event, ("log", "file", "path"), where.pop("path"))
+                w.put(("log", "file"), "path", where.pop("path"))
                 if "offset" in where:
-                    _put(event, ("log", "offset"), where.pop("offset"))
+                    w.put(_LOG, "offset", where.pop("offset"))
             if not where:
                 del event["source"]
+                w.nodes.pop("source", None)
         if type(created) is not str:
             created = utc_now(self._clock)
-        _put(event, ("event", "created"), created)
-        _put(event, ("event", "kind"), "event")
+        ev = w.parent(_EVENT)
+        if ev is not None:
+            ev["created"] = created
+            ev["kind"] = "event"
 
-    def _access_fields(self, event: Event, module: str) -> None:
+    def _access_fields(self, w: _Writer, module: str) -> None:
+        event = w.event
         query = event.get("query")
         path = event.get("path")
         status = event.get("status")
         request_time = event.pop("request_time", None)
-        self._web(event, module, "access", self._access)
+        self._web(w, module, "access", self._access)
         if path is not None:
-            _put(event, ("url", "original"), f"{path}?{query}" if query else path)
+            w.put(_URL, "original", f"{path}?{query}" if query else path)
         if type(request_time) is float:
-            _put(event, ("event", "duration"), round(request_time * 1e9))
-        name = event.get("user_agent")
-        if type(name) is dict and "os" in name:
-            os = name["os"]
-            if "name" in os:
+            w.put(_EVENT, "duration", round(request_time * 1e9))
+        agent = event.get("user_agent")
+        if type(agent) is dict:
+            os = agent.get("os")
+            if type(os) is dict and "name" in os:
                 os["full"] = f"{os['name']} {os['version']}" if "version" in os else os["name"]
         if type(status) is int:
-            _put(event, ("event", "outcome"), "success" if status < 400 else "failure")
+            w.put(_EVENT, "outcome", "success" if status < 400 else "failure")
 
-    def _web(self, event: Event, module: str, kind: str, table: dict[str, Path]) -> None:
+    def _web(self, w: _Writer, module: str, kind: str, table: dict[str, Entry]) -> None:
+        event = w.event
         client = event.pop("client_ip", None)
         vhost = event.pop("vhost", None)
-        _move(event, table)
+        w.move(table)
         if client is not None:
-            _put(event, ("source", "address"), client)
+            w.put(_SOURCE, "address", client)
             if is_public_ip(client) is not None:
-                _put(event, ("source", "ip"), client)
+                w.put(_SOURCE, "ip", client)
         if vhost is not None:
-            _put(event, ("destination", "ip" if is_public_ip(vhost) is not None else "domain"), vhost)
-        _put(event, ("event", "category"), ["web"])
-        _put(event, ("event", "type"), [kind])
-        _put(event, ("event", "module"), module)
-        _put(event, ("event", "dataset"), f"{module}.{kind}")
-        _put(event, ("service", "type"), module)
+            w.put(_DESTINATION, "ip" if is_public_ip(vhost) is not None else "domain", vhost)
+        ev = w.parent(_EVENT)
+        if ev is not None:
+            ev["category"] = ["web"]
+            ev["type"] = [kind]
+            ev["module"] = module
+            ev["dataset"] = f"{module}.{kind}"
+        w.put(("service",), "type", module)

@@ -59,7 +59,8 @@ from __future__ import annotations
 import re
 
 from parsers.dates import DateParser
-from parsers.formats import is_public_ip, split_host_port, unescape_quoted
+from parsers.formats import unescape_quoted
+from parsers.ipaddr import is_public_ip, split_host_port
 from parsers.types import DATE_FAILURE, GROK_FAILURE, RESERVED_KEYS, Event, add_tag
 
 __all__ = ["AccessLogFormat"]
@@ -250,6 +251,30 @@ class AccessLogFormat:
         m = self._match(message)
         if m is None:
             return self._parse_head(event, message)
+        self._fill(event, m)
+        return True
+
+    def _parse_head(self, event: Event, message: str) -> bool:
+        """A head the fast regex does not take (vhost, lists with spaces): split it off by hand
+        before the end of the time (the first ``] "``), match the rest as a line whose remote
+        is ``-``, then set the client fields from the head."""
+        cut = message.find('] "')
+        if cut < 0:
+            return False
+        lb = message.rfind(" [", 0, cut)
+        if lb < 0:
+            return False
+        head = message[:lb].rsplit(" ", 2)
+        if len(head) != 3 or not head[0] or not head[1] or not head[2]:
+            return False
+        m = self._match(f"- {head[1]} {head[2]}{message[lb:]}")
+        if m is None:
+            return False
+        set_remote(event, head[0])
+        self._fill(event, m)
+        return True
+
+    def _fill(self, event: Event, m: re.Match[str]) -> None:
         (client, ident, user, ts, method, path, query, version, raw,
          status, nbytes, referrer, agent, rt, urt, uaddr, rest) = m.groups()  # fmt: skip
         if client != "-":
@@ -296,26 +321,6 @@ class AccessLogFormat:
             parse_extras(event, rest)
             if "x_forwarded_for" in event:
                 _forwarded_client(event)
-        return True
-
-    def _parse_head(self, event: Event, message: str) -> bool:
-        """A head the fast regex does not take (vhost, lists, quotes, ports): split it off by
-        hand before the end of the time (the first ``] "``), parse the rest as a line whose
-        remote is ``-``, then set the client fields from the head."""
-        cut = message.find('] "')
-        if cut < 0:
-            return False
-        lb = message.rfind(" [", 0, cut)
-        if lb < 0:
-            return False
-        head = message[:lb].rsplit(" ", 2)
-        if len(head) != 3 or not head[0] or not head[1] or not head[2]:
-            return False
-        line = f"- {head[1]} {head[2]}{message[lb:]}"
-        if self._match(line) is None:
-            return False
-        set_remote(event, head[0])
-        return self.parse(event, line)
 
     def __call__(self, event: Event) -> Event:
         message = event.get("message")

@@ -43,7 +43,8 @@ from __future__ import annotations
 import re
 
 from parsers.dates import DateParser
-from parsers.formats import set_request_fields, split_host_port, unescape_quoted
+from parsers.formats import set_request_fields, unescape_quoted
+from parsers.ipaddr import split_host_port
 from parsers.types import DATE_FAILURE, GROK_FAILURE, RESERVED_KEYS, Event, add_tag
 
 __all__ = ["ErrorLogFormat"]
