@@ -174,7 +174,8 @@ def parse_extras(event: Event, rest: str) -> None:
                 if t is not None:
                     event[_BARE_FLOATS[bare_floats]] = t
                 bare_floats += 1
-            elif ":" in bare or bare[0].isdigit():
+            elif ":" in bare:
+                # $upstream_addr is always host:port or unix:path; other tokens are not guessed at.
                 event.setdefault("upstream_addr", bare)
 
 
@@ -265,7 +266,8 @@ class AccessLogFormat:
         if lb < 0:
             return False
         head = message[:lb].rsplit(" ", 2)
-        if len(head) != 3 or not head[0] or not head[1] or not head[2]:
+        if len(head) != 3 or " " not in head[0] or not head[1] or not head[2]:
+            # A one-token head is what the fast regex already tried: the rest did not match.
             return False
         m = self._match(f"- {head[1]} {head[2]}{message[lb:]}")
         if m is None:
