@@ -78,7 +78,6 @@ ECS_VERSION = "8.11.0"
 SCHEMAS = ("default", "ecs")
 WebServer = Literal["nginx", "apache"]
 
-Path = tuple[str, ...]
 
 # flat key -> ECS path, per log type; "{m}" is the module (nginx / apache).
 _COMMON: dict[str, str] = {"level": "log.level"}
@@ -146,74 +145,75 @@ _APPLICATION: dict[str, str] = {
 }
 
 
-Entry = tuple[str, Path, str]  # (parent as a dotted string: a dict key with a cached hash, parent path, leaf)
+# Values the mapper computes (not flat keys of the event): where they go. Their names start
+# with "." so they never stand for an event key.
+_DERIVED: dict[str, str] = {
+    ".url_original": "url.original",
+    ".os_full": "user_agent.os.full",
+    ".file_path": "log.file.path",
+    ".file_offset": "log.offset",
+}
 
 
-def _split(table: dict[str, str], module: str) -> dict[str, Entry]:
-    out: dict[str, Entry] = {}
-    for key, dotted in {**_COMMON, **table}.items():
-        parts = tuple(dotted.replace("{m}", module).split("."))
-        out[key] = (".".join(parts[:-1]), parts[:-1], parts[-1])
-    return out
+class _Plan:
+    """One table compiled: its objects numbered (0 is the event itself), and for each value
+    name the object and key it goes to. Per event only the values present are visited, and
+    each object on their way is looked up or created once."""
 
+    __slots__ = ("flat", "nodes", "slots")
 
-class _Writer:
-    """Sets nested values in one event, walking (or creating) each parent object once."""
+    def __init__(self, table: dict[str, str], module: str) -> None:
+        full = {**_COMMON, **table, **_DERIVED}
+        self.flat = frozenset(k for k in full if k[0] != ".")
+        self.nodes: list[tuple[int, str]] = [(-1, "")]  # (parent node, key in the parent)
+        index: dict[tuple[str, ...], int] = {(): 0}
+        self.slots: dict[str, tuple[int, str]] = {}
+        for name, dotted in full.items():
+            *parents, leaf = dotted.replace("{m}", module).split(".")
+            node = 0
+            for depth in range(1, len(parents) + 1):
+                path = tuple(parents[:depth])
+                if path not in index:
+                    index[path] = len(self.nodes)
+                    self.nodes.append((node, parents[depth - 1]))
+                node = index[path]
+            self.slots[name] = (node, leaf)
 
-    __slots__ = ("event", "nodes")
-
-    def __init__(self, event: Event) -> None:
-        self.event = event
-        self.nodes: dict[str, dict[str, Any] | None] = {}
-
-    def parent(self, path: Path, name: str = "") -> dict[str, Any] | None:
-        """The object at ``path`` (``name``: the same, dotted), created as needed; None if taken."""
-        nodes = self.nodes
-        name = name or ".".join(path)
-        if name in nodes:
-            return nodes[name]
-        node: dict[str, Any] | None = self.event
-        for key in path:
-            assert node is not None
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            elif type(child) is not dict:
-                node = None  # taken by a value that is not an object
-                break
-            node = child
-        nodes[name] = node
-        return node
-
-    def put(self, path: Path, leaf: str, value: Any) -> bool:
-        """``event[path...][leaf] = value``; False (nothing set) when the place is taken."""
-        node = self.parent(path)
-        if node is None or type(node.get(leaf)) is dict:
-            return False
-        node[leaf] = value
-        return True
-
-    def move(self, table: dict[str, Entry]) -> None:
-        event = self.event
+    def apply(self, event: Event, values: dict[str, Any]) -> None:
         # Take the flat keys out first: "user_agent" is a flat key and the parent of
         # "user_agent.name"; the order they come in must not matter.
-        found = [(key, event.pop(key)) for key in [k for k in event if k in table]]
-        nodes = self.nodes
-        parent = self.parent
-        for key, value in found:
-            name, path, leaf = table[key]
-            node = nodes[name] if name in nodes else parent(path, name)
-            if node is None or type(node.get(leaf)) is dict:
-                event[key] = value  # the place is taken: keep the flat name, lose nothing
+        flat = self.flat
+        for key in [k for k in event if k in flat]:
+            values[key] = event.pop(key)
+        objs: list[Any] = [None] * len(self.nodes)  # None: not looked up yet; False: taken
+        objs[0] = event
+        slots = self.slots
+        for name, value in values.items():
+            node, leaf = slots[name]
+            obj = objs[node]
+            if obj is None:
+                obj = self._object(objs, node)
+            if obj is False or type(obj.get(leaf)) is dict:
+                if name[0] != ".":  # a derived value only restates fields that are kept
+                    event[name] = value  # the place is taken: keep the flat name, lose nothing
             else:
-                node[leaf] = value
+                obj[leaf] = value
 
-
-_EVENT = ("event",)
-_SOURCE = ("source",)
-_DESTINATION = ("destination",)
-_URL = ("url",)
-_LOG = ("log",)
+    def _object(self, objs: list[Any], node: int) -> Any:
+        parent, key = self.nodes[node]
+        holder = objs[parent]
+        if holder is None:
+            holder = self._object(objs, parent)
+        if holder is False:
+            obj: Any = False
+        else:
+            obj = holder.get(key)
+            if obj is None:
+                obj = holder[key] = {}
+            elif type(obj) is not dict:
+                obj = False  # taken by a value that is not an object
+        objs[node] = obj
+        return obj
 
 
 class EcsMapper:
@@ -226,28 +226,37 @@ class EcsMapper:
             raise ValueError(f"web_server must be nginx or apache, got {web_server!r}")
         self.web_server = web_server
         self._clock = clock
-        self._access = _split(_ACCESS, web_server)
-        self._errors = {m: _split(_ERROR, m) for m in ("nginx", "apache")}
-        self._app = _split(_APPLICATION, "app")
+        self._access = _Plan(_ACCESS, web_server)
+        self._errors = {m: _Plan(_ERROR, m) for m in ("nginx", "apache")}
+        self._app = _Plan(_APPLICATION, "app")
 
     def __call__(self, event: Event, raw: str, created: Any) -> Event:
         """``raw``: the line as read (tells nginx from Apache error logs); ``created``: the
         event's ``@timestamp`` before parsing (None: the clock's now)."""
-        w = _Writer(event)
-        self._shipping(w, created)
+        # Whole objects are built at once and merged (one step each); single values that
+        # share an object with flat fields (url.original beside url.path) go through the plan.
+        meta: dict[str, Any] = {"created": created if type(created) is str else utc_now(self._clock), "kind": "event"}
+        values: dict[str, Any] = {}
+        self._shipping(event, values)
         log_type = event.get("log_type")
         if log_type == "access":
-            self._access_fields(w, self.web_server)
+            module = self.web_server
+            self._web(event, meta, module, "access")
+            self._access_derived(event, meta, values)
+            plan = self._access
         elif log_type == "error":
             module = "apache" if raw[:1] == "[" else "nginx"
-            self._web(w, module, "error", self._errors[module])
+            self._web(event, meta, module, "error")
+            plan = self._errors[module]
         else:
-            w.move(self._app)
-        w.put(("ecs",), "version", ECS_VERSION)
+            plan = self._app
+        _merge(event, "event", meta)
+        _merge(event, "ecs", {"version": ECS_VERSION})
+        plan.apply(event, values)
         return event
 
-    def _shipping(self, w: _Writer, created: Any) -> None:
-        event = w.event
+    @staticmethod
+    def _shipping(event: Event, values: dict[str, Any]) -> None:
         host = event.get("host")
         if type(host) is str:
             event["host"] = {"name": host}
@@ -255,57 +264,60 @@ class EcsMapper:
         if type(where) is dict:
             # Only the keys the sources set move; an ECS ``source`` (a client) stays.
             if "topic" in where:
-                for key in ("topic", "partition", "offset"):
-                    if key in where:
-                        w.put(("kafka",), key, where.pop(key))
+                kafka = {k: where.pop(k) for k in ("topic", "partition", "offset") if k in where}
+                _merge(event, "kafka", kafka)
             if "path" in where:
-                w.put(("log", "file"), "path", where.pop("path"))
+                values[".file_path"] = where.pop("path")
                 if "offset" in where:
-                    w.put(_LOG, "offset", where.pop("offset"))
+                    values[".file_offset"] = where.pop("offset")
             if not where:
                 del event["source"]
-                w.nodes.pop("source", None)
-        if type(created) is not str:
-            created = utc_now(self._clock)
-        ev = w.parent(_EVENT)
-        if ev is not None:
-            ev["created"] = created
-            ev["kind"] = "event"
 
-    def _access_fields(self, w: _Writer, module: str) -> None:
-        event = w.event
-        query = event.get("query")
-        path = event.get("path")
-        status = event.get("status")
-        request_time = event.pop("request_time", None)
-        self._web(w, module, "access", self._access)
-        if path is not None:
-            w.put(_URL, "original", f"{path}?{query}" if query else path)
-        if type(request_time) is float:
-            w.put(_EVENT, "duration", round(request_time * 1e9))
-        agent = event.get("user_agent")
-        if type(agent) is dict:
-            os = agent.get("os")
-            if type(os) is dict and "name" in os:
-                os["full"] = f"{os['name']} {os['version']}" if "version" in os else os["name"]
-        if type(status) is int:
-            w.put(_EVENT, "outcome", "success" if status < 400 else "failure")
-
-    def _web(self, w: _Writer, module: str, kind: str, table: dict[str, Entry]) -> None:
-        event = w.event
+    @staticmethod
+    def _web(event: Event, meta: dict[str, Any], module: str, kind: str) -> None:
         client = event.pop("client_ip", None)
-        vhost = event.pop("vhost", None)
-        w.move(table)
         if client is not None:
-            w.put(_SOURCE, "address", client)
-            if is_public_ip(client) is not None:
-                w.put(_SOURCE, "ip", client)
+            source = {"address": client, "ip": client} if is_public_ip(client) is not None else {"address": client}
+            if not _merge(event, "source", source):
+                event["client_ip"] = client  # the place is taken: keep the flat name
+        vhost = event.pop("vhost", None)
         if vhost is not None:
-            w.put(_DESTINATION, "ip" if is_public_ip(vhost) is not None else "domain", vhost)
-        ev = w.parent(_EVENT)
-        if ev is not None:
-            ev["category"] = ["web"]
-            ev["type"] = [kind]
-            ev["module"] = module
-            ev["dataset"] = f"{module}.{kind}"
-        w.put(("service",), "type", module)
+            key = "ip" if is_public_ip(vhost) is not None else "domain"
+            if not _merge(event, "destination", {key: vhost}):
+                event["vhost"] = vhost
+        meta["category"] = ["web"]
+        meta["type"] = [kind]
+        meta["module"] = module
+        meta["dataset"] = f"{module}.{kind}"
+        _merge(event, "service", {"type": module})
+
+    @staticmethod
+    def _access_derived(event: Event, meta: dict[str, Any], values: dict[str, Any]) -> None:
+        path = event.get("path")
+        if path is not None:
+            query = event.get("query")
+            values[".url_original"] = f"{path}?{query}" if query else path
+        request_time = event.pop("request_time", None)
+        if type(request_time) is float:
+            meta["duration"] = round(request_time * 1e9)
+        status = event.get("status")
+        if type(status) is int:
+            meta["outcome"] = "success" if status < 400 else "failure"
+        os = event.get("user_agent_os_name")
+        if os is not None:
+            version = event.get("user_agent_os_version")
+            values[".os_full"] = f"{os} {version}" if version else os
+
+
+def _merge(event: Event, key: str, obj: dict[str, Any]) -> bool:
+    """Put the object ``obj`` at ``event[key]``, or its keys into the object already there
+    (keys already set are kept). False when ``event[key]`` holds something else."""
+    cur = event.get(key)
+    if cur is None:
+        event[key] = obj
+        return True
+    if type(cur) is not dict:
+        return False
+    for k, v in obj.items():
+        cur.setdefault(k, v)
+    return True

@@ -130,6 +130,12 @@ class TestApplication:
         assert event["error"]["type"] == "IOError"
         assert event["event"] == {"created": READ_AT, "kind": "event"}
 
+    def test_an_ecs_object_name_taken_by_a_value_is_left_alone(self, ecs: EventParser) -> None:
+        event = ecs(shipped('{"message": "signed in", "event": "login", "ecs": 1, "logger": "auth"}'))
+        assert event["event"] == "login"  # the application's own field wins; event.* is not added
+        assert event["ecs"] == 1
+        assert event["log"]["logger"] == "auth"
+
     def test_taken_parent_keeps_the_flat_name(self, ecs: EventParser) -> None:
         event = ecs(shipped('{"message": "x", "user": "bob", "user_id": 7}'))
         assert event["user"] == "bob"
