@@ -63,8 +63,6 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import regex
 
-from parsers.errors import GrokError
-from parsers.grok import compile_grok
 from parsers.types import INVALID_UTF8, TRUNCATED
 
 __all__ = [
@@ -194,6 +192,9 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
     if not isinstance(pattern, str):
         raise ValueError(f"multiline pattern must be a string, got {type(pattern).__name__}")
     if "%{" in pattern:
+        from parsers.errors import GrokError
+        from parsers.grok import compile_grok  # only when used: sources import this module
+
         try:
             pattern = compile_grok(pattern).regexes[0]
         except GrokError as exc:

@@ -5,8 +5,8 @@ The regexes are uap-core's, maintained upstream and shipped in ``ua-parser-built
 accelerator ``ua-parser`` falls back to its pure-Python resolver, which gives the same
 answers much more slowly.
 
-One uncached lookup costs tens of microseconds even with the accelerator (ten times a
-whole access-log parse), so results are kept in a bounded LRU cache keyed by the string:
+One uncached lookup costs tens of microseconds even with the accelerator (several times
+a whole access-log parse), so results are kept in a bounded LRU cache keyed by the string:
 real traffic repeats a few hundred agents, and a hit costs one dict lookup.
 
 Fields set (only the parts that were recognised; ``Other`` means not recognised and is

@@ -70,7 +70,7 @@ class ParseTransformConfig(TransformConfig):
         default=None,
         description="Parse `user_agent` into name, version, OS and device (ua-parser, LRU cached). "
         "Unset: on with `schema: ecs` (Filebeat's modules do it), off with the default schema (adds "
-        "fields, and an uncached lookup costs ~10x a whole access-log parse).",
+        "fields, and an uncached lookup costs several times a whole access-log parse).",
         examples=[True],
     )
     user_agent_cache_size: int = Field(
