@@ -13,12 +13,13 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
-from parsers import EventParser
+from parsers import EventParser, GeoIPEnricher
 from pipeline.acks import Status
 from pipeline.event import rfc3339_ms
 from tests.integration.test_elasticsearch_sink import Run, es  # noqa: F401  (es is a fixture)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
+CITY = Path(__file__).resolve().parents[1] / "data" / "geoip" / "GeoLite2-City-Test.mmdb"
 ERROR_LINES = [
     *(DATA / "error_nginx.log").read_text().splitlines(),
     *(DATA / "error_apache.log").read_text().splitlines(),
@@ -33,6 +34,9 @@ def ecs_events() -> list[dict[str, Any]]:
         event = {"@timestamp": rfc3339_ms(), "message": line, "host": "web-1", "event_id": f"ecs{i}",
                  "source": {"path": "/var/log/nginx/all.log", "offset": i * 100}}  # fmt: skip
         events.append(parser(event))
+    # GeoIP as the README tells ECS users to set it up: field source.ip, target source.geo.
+    with GeoIPEnricher(str(CITY), field="source.ip", target="source.geo") as geoip:
+        geoip.enrich_batch(events)
     return events
 
 
@@ -95,3 +99,6 @@ class TestEcsTemplate:
             lambda e: e.get("user_agent", {}).get("os", {}).get("name") == "iOS")  # fmt: skip
         assert await count({"term": {"nginx.access.remote_ip_list": "10.20.0.4"}}) == expected(
             lambda e: "10.20.0.4" in e.get("nginx", {}).get("access", {}).get("remote_ip_list", []))  # fmt: skip
+        # source.geo.location is a geo_point (a box around the whole world finds every located event).
+        box = {"geo_bounding_box": {"source.geo.location": {"top_left": [-180, 90], "bottom_right": [180, -90]}}}
+        assert await count(box) == expected(lambda e: "location" in e.get("source.geo", {}))
