@@ -13,6 +13,9 @@ and records the result in ``event["log_type"]``. A message that matches
 nothing is kept unchanged and tagged ``_grokparsefailure``; nothing is dropped
 and nothing raises (an unexpected exception is a bug: the event is tagged
 ``_parseexception`` and kept).
+
+After parsing, optionally: user agents are parsed (``parsers/useragent.py``) and
+the field names are turned into ECS ones (``parsers/ecs.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from parsers.dates import DateParser
+from parsers.ecs import SCHEMAS, EcsMapper, WebServer
 from parsers.errors import OptionError
 from parsers.formats.access import AccessLogFormat
 from parsers.formats.application import ApplicationLogFormat
@@ -38,6 +42,7 @@ from parsers.types import (
     Event,
     add_tag,
 )
+from parsers.useragent import DEFAULT_CACHE_SIZE, UserAgentParser
 
 __all__ = ["LOG_TYPES", "EventParser"]
 
@@ -76,18 +81,27 @@ class EventParser:
             raw line stays in ``message``.
         timestamp_field: the grok capture turned into ``@timestamp``.
         max_json_bytes / max_json_depth: JSON limits.
-        clock: epoch seconds, for dates written without a year (syslog, klog).
+        schema: ``default`` (flat names) or ``ecs`` (Elastic Common Schema names,
+            see ``parsers.ecs``); ``web_server`` names the module of access logs there.
+        user_agent: parse ``user_agent`` into name, version, OS and device (LRU cache of
+            ``user_agent_cache_size``); ``None``: on with ``ecs`` (Filebeat's modules
+            do it), off otherwise.
+        clock: epoch seconds, for dates written without a year (syslog, klog), and
+            ECS's ``event.created`` when the event had no ``@timestamp``.
     """
 
     __slots__ = (
         "_access",
         "_application",
+        "_base",
         "_by_type",
         "_dates",
+        "_ecs",
         "_error",
         "_grok",
         "_json",
         "_parse",
+        "_ua",
         "log_type",
         "overwrite_message",
         "timestamp_field",
@@ -109,10 +123,16 @@ class EventParser:
         timestamp_field: str = "timestamp",
         max_json_bytes: int = DEFAULT_MAX_BYTES,
         max_json_depth: int = DEFAULT_MAX_DEPTH,
+        schema: str = "default",
+        web_server: WebServer = "nginx",
+        user_agent: bool | None = None,
+        user_agent_cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if log_type not in LOG_TYPES:
             raise OptionError("log_type", f"unknown log_type {log_type!r}; expected one of {', '.join(LOG_TYPES)}")
+        if schema not in SCHEMAS:
+            raise OptionError("schema", f"unknown schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
         self.log_type = log_type
         self.overwrite_message = overwrite_message
         self.timestamp_field = timestamp_field
@@ -152,6 +172,13 @@ class EventParser:
             self._parse = self._parse_none
         else:
             self._parse = self._parse_fixed
+        if user_agent is None:
+            user_agent = schema == "ecs"
+        self._ua = UserAgentParser(cache_size=user_agent_cache_size) if user_agent else None
+        self._ecs = EcsMapper(web_server, clock) if schema == "ecs" else None
+        self._base = self._parse
+        if self._ua is not None or self._ecs is not None:
+            self._parse = self._parse_then_enrich
 
     @property
     def grok(self) -> Grok | None:
@@ -203,6 +230,14 @@ class EventParser:
         if isinstance(message, str):  # a str subclass
             return str(message)
         return None
+
+    def _parse_then_enrich(self, event: Event, message: str) -> None:
+        created = event.get("@timestamp")  # when the source read it; parsing replaces it
+        self._base(event, message)
+        if self._ua is not None:
+            self._ua(event)
+        if self._ecs is not None:
+            self._ecs(event, message, created)
 
     def _parse_none(self, event: Event, message: str) -> None:
         event["log_type"] = "none"

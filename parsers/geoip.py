@@ -30,10 +30,7 @@ rename, as ``geoipupdate`` does): readers memory-map the file.
 
 from __future__ import annotations
 
-import bisect
-import ipaddress
 import os
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,6 +41,7 @@ import maxminddb
 
 from parsers.errors import GeoIPDatabaseError
 from parsers.fieldpath import compile_getter
+from parsers.ipaddr import is_public_ip
 from parsers.types import GEOIP_FAILURE, Event, add_tag
 
 __all__ = ["GeoIPEnricher"]
@@ -123,37 +121,6 @@ class _Database:
 
     def close(self) -> None:
         self.reader.close()
-
-
-# IPv4 space that is not globally routable unicast: exactly what Python's ipaddress
-# calls "not is_global, or multicast" ("this network", private, shared CGN, loopback,
-# link-local, IETF protocol assignments, documentation, benchmarking, multicast,
-# reserved, broadcast), as integer ranges so the check needs no IPv4Address object.
-_V4_SPECIAL = sorted(
-    (int(n.network_address), int(n.broadcast_address))
-    for n in map(
-        ipaddress.IPv4Network,
-        ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-         "192.0.0.0/29", "192.0.0.170/31", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
-         "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"],
-    )
-)  # fmt: skip
-_V4_STARTS = [start for start, _ in _V4_SPECIAL]
-
-
-def _not_public(ip: str) -> bool:
-    """True for private, loopback, link-local, reserved, multicast, unspecified addresses."""
-    try:
-        n = int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
-    except OSError:
-        pass
-    else:
-        i = bisect.bisect_right(_V4_STARTS, n) - 1
-        return i >= 0 and n <= _V4_SPECIAL[i][1]
-    addr = ipaddress.ip_address(ip)  # IPv6 (rare in logs): let ipaddress classify it
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return _not_public(str(addr.ipv4_mapped))
-    return not addr.is_global or addr.is_multicast
 
 
 def _en(node: Any) -> Any:
@@ -350,4 +317,4 @@ class GeoIPEnricher:
             return out
         # No record. MaxMind databases hold no private/reserved space, so only here do we
         # tell "skip" from "failure".
-        return _SKIP if _not_public(ip) else _FAIL
+        return _SKIP if is_public_ip(ip) is False else _FAIL

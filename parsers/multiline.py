@@ -25,6 +25,17 @@ it when the next line arrives; the output is the same, it only comes out sooner)
 ``flush_pattern``: a line that matches it is added to the pending record (or starts one) and
 closes it.
 
+Filebeat's other two ``multiline.type`` s:
+
+* ``count``: every ``count_lines`` consecutive lines make one record (no pattern); a
+  partial record is emitted at the idle timeout or at the end of the stream.
+* ``while_pattern``: consecutive lines for which ``m(line)`` holds are joined into one
+  record; any other line is a record on its own (``match`` does not apply).
+
+A pattern may hold grok references (``^%{TIMESTAMP_ISO8601} ``), as Logstash's multiline
+codec allows: they are expanded with the built-in grok library (``parsers.grok``) before
+the regex is compiled.
+
 Limits: past ``max_lines`` lines, or ``max_bytes`` UTF-8 bytes of joined text, further text is
 dropped from the record (the line that crosses ``max_bytes`` is cut at a character boundary),
 but the dropped lines are still consumed: their bytes are covered by the record's ``end`` so
@@ -55,6 +66,7 @@ import regex
 from parsers.types import INVALID_UTF8, TRUNCATED
 
 __all__ = [
+    "MODES",
     "PRESETS",
     "TAG_INVALID_UTF8",
     "TAG_TRUNCATED",
@@ -77,6 +89,10 @@ TAG_INVALID_UTF8 = INVALID_UTF8
 DEFAULT_MAX_LINES = 500
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
+
+#: Filebeat's ``multiline.type`` values.
+MODES = ("pattern", "count", "while_pattern")
+Mode = Literal["pattern", "count", "while_pattern"]
 
 # Building a NamedTuple through tuple.__new__ skips its Python-level __new__ (about a third
 # of the cost of a record on the hot path).
@@ -170,10 +186,19 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
     anchor it with ``^`` / ``$``.
 
     ``re`` first (faster); ``regex`` for what ``re`` rejects or warns about (POSIX classes).
-    Raises ``ValueError`` naming the pattern when neither compiles it.
+    Grok references (``%{NAME}``, ``%{NAME:field}``) are expanded first with the built-in
+    grok library. Raises ``ValueError`` naming the pattern when it cannot be compiled.
     """
     if not isinstance(pattern, str):
         raise ValueError(f"multiline pattern must be a string, got {type(pattern).__name__}")
+    if "%{" in pattern:
+        from parsers.errors import GrokError
+        from parsers.grok import compile_grok  # only when used: sources import this module
+
+        try:
+            pattern = compile_grok(pattern).regexes[0]
+        except GrokError as exc:
+            raise ValueError(f"invalid multiline pattern {pattern!r}: {exc}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -192,6 +217,7 @@ class MultilineJoiner:
 
     __slots__ = (
         "_before",
+        "_count",
         "_end",
         "_fast_chars",
         "_fed_end",
@@ -207,10 +233,12 @@ class MultilineJoiner:
         "_parts",
         "_timeout",
         "_truncated",
+        "count_lines",
         "flush_pattern",
         "match",
         "max_bytes",
         "max_lines",
+        "mode",
         "negate",
         "pattern",
         "timeout",
@@ -218,14 +246,29 @@ class MultilineJoiner:
 
     def __init__(
         self,
-        pattern: str,
+        pattern: str | None = None,
         negate: bool = False,
         match: Literal["after", "before"] = "after",
         max_lines: int = DEFAULT_MAX_LINES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = DEFAULT_TIMEOUT,
         flush_pattern: str | None = None,
+        *,
+        mode: Mode = "pattern",
+        count_lines: int | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"multiline type must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode == "count":
+            if count_lines is None or count_lines < 1:
+                raise ValueError(f"multiline type count needs count_lines >= 1, got {count_lines}")
+            if pattern is not None or flush_pattern is not None:
+                raise ValueError("multiline type count takes no pattern or flush_pattern")
+        else:
+            if pattern is None:
+                raise ValueError(f"multiline type {mode} needs a pattern")
+            if count_lines is not None:
+                raise ValueError(f"count_lines is only for multiline type count, not {mode}")
         if match not in ("after", "before"):
             raise ValueError(f"multiline match must be 'after' or 'before', got {match!r}")
         if max_lines < 1:
@@ -234,6 +277,8 @@ class MultilineJoiner:
             raise ValueError(f"multiline max_bytes must be >= 1, got {max_bytes}")
         if timeout < 0 or math.isnan(timeout):
             raise ValueError(f"multiline timeout must be >= 0 (inf disables it), got {timeout}")
+        self.mode = mode
+        self.count_lines = count_lines
         self.pattern = pattern
         self.negate = bool(negate)
         self.match = match
@@ -241,7 +286,8 @@ class MultilineJoiner:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.flush_pattern = flush_pattern
-        self._match = compile_pattern(pattern)
+        self._match = compile_pattern(pattern) if pattern is not None else _never
+        self._count = count_lines or 0
         self._flush_match = compile_pattern(flush_pattern) if flush_pattern is not None else None
         self._negate = self.negate
         self._before = match == "before"
@@ -290,6 +336,10 @@ class MultilineJoiner:
             return []
         self._last_feed = now
         self._fed_end = lines[-1].end
+        if self.mode == "count":
+            return self._feed_count(lines)
+        if self.mode == "while_pattern":
+            return self._feed_while(lines)
         if self._before:
             return self._feed_before(lines)
         return self._feed_after(lines)
@@ -367,6 +417,36 @@ class MultilineJoiner:
                 self._add(line)
             if closes:
                 emit(self._take())
+        return out
+
+    def _feed_count(self, lines: Sequence[LineLike]) -> list[Record]:
+        out: list[Record] = []
+        count = self._count
+        for line in lines:
+            if self._first is None:
+                self._start(line)
+            else:
+                self._add(line)
+            if self._nlines >= count:
+                out.append(self._take())
+        return out
+
+    def _feed_while(self, lines: Sequence[LineLike]) -> list[Record]:
+        out: list[Record] = []
+        match = self._match
+        negate = self._negate
+        for line in lines:
+            if (match(line.text) is None) is negate:
+                # The line belongs to a run: it starts one or continues the pending one.
+                if self._first is None:
+                    self._start(line)
+                else:
+                    self._add(line)
+                continue
+            if self._first is not None:
+                out.append(self._take())
+            self._start(line)
+            out.append(self._take())
         return out
 
     def _start(self, line: LineLike) -> None:
@@ -475,6 +555,20 @@ class PassthroughJoiner:
 # -- presets ----------------------------------------------------------------------------------
 
 #: Ready multiline settings by name. Each value holds MultilineJoiner keyword arguments.
+#:
+#: The line just before a trace is a choice each preset makes on purpose:
+#:
+#: * joined (``python_traceback``, ``java_stacktrace``): there the trace is printed by a logging
+#:   call (``logger.exception``, ``log.error("...", e)``) right under its own log line, which
+#:   carries the time, level, logger and message of the same event. One record keeps them
+#:   together, so the application parser gives it a timestamp and the trace as
+#:   ``stack_trace``. (Fluent Bit and detect-exceptions start a new record at the trace
+#:   instead; here that would leave a trace with no time or level.) The cost: an uncaught
+#:   exception the interpreter prints to stderr joins whatever line came before it.
+#: * kept apart (``go_panic``, ``ruby_backtrace``): there the runtime itself writes the trace
+#:   (``panic:``, ``fatal error:``, a SIGQUIT dump; MRI's uncaught-exception report, Rails'
+#:   ``Error (...):`` block) after unrelated lines, and the trace's first line holds the error
+#:   itself. So the trace starts its own record, as Fluent Bit's and detect-exceptions' do.
 PRESETS: dict[str, dict[str, Any]] = {
     # A Python log line, then "Traceback (most recent call last):", indented frames and source
     # lines, the unindented "XError: message" line, and the chained-exception banners (with
@@ -488,14 +582,43 @@ PRESETS: dict[str, dict[str, Any]] = {
         "negate": False,
         "match": "after",
     },
-    # Java: "\tat ..." frames, "\t... 12 more" / "... 12 common frames omitted",
-    # "Caused by:", "Suppressed:", and the "pkg.SomeException: message" line that loggers
-    # (logback, log4j) print right under the log line.
+    # Java: "\tat ..." frames, "\t... 12 more" / "... 12 common frames omitted", "Caused by:"
+    # (also indented, inside a "Suppressed:" block), "Suppressed:", the "nested exception is:"
+    # line of older APIs (RMI, JavaMail) with the exception under it, and the
+    # "pkg.SomeException: message" line that loggers (logback, log4j) print right under the
+    # log line: all in the record of the log line.
     "java_stacktrace": {
         "pattern": (
-            r"^\s+at |^\s*\.\.\. \d+ (?:more|common frames omitted)|^Caused by:|^\s+Suppressed:|^\t"
+            r"^\s+at |^\s*\.\.\. \d+ (?:more|common frames omitted)|^\s*Caused by:|^\s+Suppressed:|^\t"
+            r"|^\s*nested exception is"
             r"|^(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
         ),
+        "negate": False,
+        "match": "after",
+    },
+    # Go: "panic: ...", "fatal error: ..." and "SIGQUIT: quit" (a goroutine dump) start a record;
+    # "[signal ...]", "PC=...", blank lines, "goroutine N [state]:" headers, function lines
+    # ("main.main()", "panic({0x4b3a40?, ...})"), indented file:line lines and nested
+    # "\tpanic: ..." lines, "created by ...", "...additional frames elided...", the register
+    # dump ("rax    0x0") and "exit status 2" continue it.
+    "go_panic": {
+        "pattern": (
+            r"^\s|^$|^goroutine \d+ |^\[signal |^PC=0x|^created by |^[^\s(]+\(.*\)$"
+            r"|^\.\.\.additional frames elided\.\.\.$|^[a-z0-9]{2,6} +0x[0-9a-f]+$|^exit status \d+$"
+        ),
+        "negate": False,
+        "match": "after",
+    },
+    # Ruby: MRI's "file.rb:12:in `meth': message (Class)" report starts a record and its
+    # "\tfrom file.rb:5:in `caller'" frames, blank lines and indented lines (error_highlight's
+    # source excerpt) continue it. A Rails "SomeError (message):" block starts a record; its
+    # indented source excerpt and its unindented frames ("app/x.rb:5:in `show'",
+    # "app/views/x.html.erb:1") continue it. Unindented frames under a Logger line
+    # ("E, [...] ERROR -- : message (Class)") join that line. Ruby >= 3.1 prints an exception's
+    # cause after its frames with a head line of its own: that head starts a new record (it
+    # cannot be told from a new report by the line alone).
+    "ruby_backtrace": {
+        "pattern": r"^\s|^$|^[^\s:]+:\d+:in [`'\u2018].*['\u2019]$|^[^\s:]+\.\w+:\d+$",
         "negate": False,
         "match": "after",
     },
@@ -505,7 +628,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "negate": True,
         "match": "after",
     },
+    # nginx error log: a record starts with nginx's "2024/01/02 03:04:05 [" prefix; other lines
+    # (PHP-FPM output relayed by FastCGI keeps its newlines) continue it.
+    "nginx_error": {
+        "pattern": r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \[",
+        "negate": True,
+        "match": "after",
+    },
 }
+
+
+def _never(text: str) -> None:
+    """The match function of a joiner with no pattern (``count`` mode)."""
+    return None
 
 
 def joiner_from_preset(name: str, **overrides: Any) -> MultilineJoiner:

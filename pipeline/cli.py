@@ -80,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
 
     parse = sub.add_parser("parse", parents=[flags], help="parse raw stdin lines as the `parse` transform would")
     parse.add_argument("--log-type", default="auto", help="application | access | error | auto")
+    parse.add_argument("--schema", default="default", choices=["default", "ecs"], help="field names (default: flat)")
+    parse.add_argument("--web-server", default="nginx", choices=["nginx", "apache"], help="ECS module of access logs")
+    parse.add_argument(
+        "--user-agent",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="parse user agents (default: with ecs)",
+    )
 
     query = sub.add_parser(
         "query", parents=[flags], help="run SQL against the config's ClickHouse sink and print a table"
@@ -117,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.command == "grok":
                 return tools.grok(args.pattern, args.patterns_dir, args.ecs_compatibility)
-            return tools.parse(args.log_type)
+            return tools.parse(args.log_type, args.schema, args.web_server, args.user_agent)
         if args.command == "query":
             from pipeline import registry
 

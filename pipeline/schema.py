@@ -92,7 +92,7 @@ def _rows(model: type[BaseModel], prefix: str = "", seen: tuple[type[BaseModel],
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, info in model.model_fields.items():
         if name == "type" and not prefix:
-            continue  # the component's own type: the heading says it
+            continue  # the component's own type is the section heading; a nested `type` is an option
         desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
         if info.examples:
             desc += f" Example: `{json.dumps(info.examples[0], default=str)}`."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Literal
 
 import orjson
 
@@ -24,10 +25,15 @@ def grok(patterns: list[str], patterns_dir: str | None, ecs_compatibility: str =
     return 0
 
 
-def parse(log_type: str) -> int:
+def parse(
+    log_type: str,
+    schema: str = "default",
+    web_server: Literal["nginx", "apache"] = "nginx",
+    user_agent: bool | None = None,
+) -> int:
     """Print each stdin line as the `parse` transform would emit it."""
     try:
-        parser = EventParser(log_type)
+        parser = EventParser(log_type, schema=schema, web_server=web_server, user_agent=user_agent)
     except ValueError as exc:
         raise ConfigError([f"--log-type: {exc}"]) from None
     out = sys.stdout.buffer

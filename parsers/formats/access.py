@@ -3,7 +3,18 @@
 One anchored regex (stdlib ``re``, possessive quantifiers, no grok indirection
 at run time) recognises::
 
-    client ident user [time] "request" status bytes ["referrer" "agent"] [extras]
+    [vhost] remote ident user [time] "request" status bytes ["referrer" "agent"] [extras]
+
+``remote`` is usually one address (``$remote_addr``, ``%h``). Production
+formats also put a forwarded-for list there (``$http_x_forwarded_for``,
+``$proxy_add_x_forwarded_for``), plain (``203.0.113.7, 10.0.0.1``), with no
+space after the comma, or quoted, IPv4 and IPv6 mixed, entries with ports
+(``81.2.69.142:51234``, ``[2001:db8::1]:443``). A ``vhost`` first
+(nginx ``$host`` / ``$server_name``, Apache ``%v`` or ``%v:%p``) is recognised
+as a token that is followed by more text before ``ident user [`` and does not
+end with a comma. A one-token remote takes the fast path (one regex); any
+other head is split off by hand before the first ``] "`` (the end of the
+time), so the cost stays linear whatever the line.
 
 ``extras`` are what custom nginx ``log_format``s commonly append, either bare
 (``"x_forwarded_for" 0.123 0.120 10.0.0.1:8080`` = request_time,
@@ -15,11 +26,32 @@ Fields set (flat): ``client_ip``, ``ident``, ``user``, ``@timestamp``,
 (int), ``bytes`` (int), ``referrer``, ``user_agent`` (unquoted), and from the
 extras ``x_forwarded_for``, ``request_time``, ``upstream_connect_time``,
 ``upstream_header_time``, ``upstream_response_time`` (floats; a list of
-several upstream times is summed), ``upstream_addr``, ``upstream_status``,
-``upstream_cache_status`` (strings); other ``key=value`` extras are kept under
-their own key when it is free. ``-`` means absent: the key is not set. A
-request line that is not ``METHOD target [HTTP/x]`` (e.g. TLS bytes sent to a
-plain-HTTP port) is kept raw in ``request``. ``message`` is left unchanged.
+several upstream times, ``, `` or `` : `` separated, is summed),
+``upstream_addr``, ``upstream_status``, ``upstream_cache_status`` (strings,
+lists kept as written); other ``key=value`` extras are kept under their own
+key when it is free. ``-`` means absent: the key is not set. A request line
+that is not ``METHOD target [HTTP/x]`` (e.g. TLS bytes sent to a plain-HTTP
+port) is kept raw in ``request``; an empty request ``""`` sets nothing.
+``message`` is left unchanged.
+
+The client address (documented choice, as Filebeat's nginx module makes it):
+
+* ``client_ip`` is the first *public* address of the remote list (left to
+  right: the original client first, then the proxies), else its first IP
+  address of any kind, else its first entry as written (a host name, as
+  Apache writes with ``HostnameLookups On``). Ports and brackets are removed;
+  a port of the chosen entry goes to ``client_port`` (int).
+* ``client_ip_list``: every entry as written, in order, when the remote
+  position held more than one.
+* A trailing ``"$http_x_forwarded_for"`` is kept in ``x_forwarded_for`` as
+  written. When the remote address is not public (the request came through
+  a private load balancer or proxy) and that header holds a public address,
+  ``client_ip`` becomes its first public address and ``client_ip_list`` the
+  whole chain: the header's entries, then the remote address. A public remote
+  address is never replaced (a client can send any header).
+* ``vhost`` (and ``vhost_port``, int) from a leading virtual host.
+
+So GeoIP, which looks up ``client_ip``, finds the real client behind proxies.
 """
 
 from __future__ import annotations
@@ -28,6 +60,7 @@ import re
 
 from parsers.dates import DateParser
 from parsers.formats import unescape_quoted
+from parsers.ipaddr import is_public_ip, split_host_port
 from parsers.types import DATE_FAILURE, GROK_FAILURE, RESERVED_KEYS, Event, add_tag
 
 __all__ = ["AccessLogFormat"]
@@ -35,17 +68,22 @@ __all__ = ["AccessLogFormat"]
 # A quoted value with backslash escapes, as an "unrolled loop" (normal* (escaped normal*)*):
 # linear, and about twice as fast in `re` as an alternation inside a repetition.
 _QV = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
-ACCESS_LINE = re.compile(
-    r"(\S++) (\S++) (\S++) \[([^\]]++)\] "
+# Everything from "[time]" on; the heads below say what comes before it.
+_TAIL = (
+    r"\[([^\]]{1,64}+)\] "
     r'"(?:([A-Za-z][A-Za-z0-9_-]{0,31}+) ([^\s"?]*+)(?:\?([^\s"]*+))?(?: HTTP/([0-9.]++))?'
     r"|(" + _QV + r'))" '
     r"(\d{3}|-) (\d++|-)"
     r'(?: "(' + _QV + r')" "(' + _QV + r')")?'
     # Fast path for the common bare extras: request_time [upstream_response_time [upstream_addr]].
     r"(?: (\d++(?:\.\d++)?|-)(?: (\d++(?:\.\d++)?|-)(?: ([^\s\",]++))?)?(?=\s*+$))?"
-    r"(.*+)",
-    re.DOTALL,
+    r"(.*+)"
 )
+#: One remote token (the common case; ``parse`` sends a token with a list, quotes, brackets or
+#: a port to ``set_remote``). A head of several tokens fails here.
+ACCESS_LINE = re.compile(r"(\S++) (\S++) (\S++) " + _TAIL, re.DOTALL)
+# Separators inside a remote list: commas, spaces, quotes.
+_REMOTE_SPLIT = re.compile(r'[\s,"]++')
 
 # One extra token: key=value (value quoted or bare), a quoted string, or a bare
 # token that may be a list joined by ", " or " : " (several upstreams tried).
@@ -136,8 +174,68 @@ def parse_extras(event: Event, rest: str) -> None:
                 if t is not None:
                     event[_BARE_FLOATS[bare_floats]] = t
                 bare_floats += 1
-            elif ":" in bare or bare[0].isdigit():
+            elif ":" in bare:
+                # $upstream_addr is always host:port or unix:path; other tokens are not guessed at.
                 event.setdefault("upstream_addr", bare)
+
+
+def _remote_entries(text: str) -> list[str]:
+    """ "203.0.113.7, 10.0.0.1" / '"a, b"' / "a,b" -> the entries, "-" and empty ones left out."""
+    return [e for e in _REMOTE_SPLIT.split(text) if e and e != "-"]
+
+
+def _choose_client(entries: list[str]) -> tuple[str, int | None]:
+    """(ip, port) of the first public address; else of the first IP; else of the first entry."""
+    first_ip: tuple[str, int | None] | None = None
+    for entry in entries:
+        host, port = split_host_port(entry)
+        public = is_public_ip(host)
+        if public:
+            return host, port
+        if public is False and first_ip is None:
+            first_ip = (host, port)
+    return first_ip or split_host_port(entries[0])
+
+
+def set_remote(event: Event, remote: str) -> None:
+    """``client_ip`` (+ ``client_port``, ``client_ip_list``, ``vhost``, ``vhost_port``) from the head."""
+    if " " in remote and remote[0] != '"':
+        head, _, rest = remote.partition(" ")
+        if head[-1] != ",":
+            # A virtual host first (nginx $host, Apache %v[:%p]), then the remote address(es).
+            host, port = split_host_port(head)
+            if host and host != "-":
+                event["vhost"] = host
+                if port is not None:
+                    event["vhost_port"] = port
+            remote = rest
+    entries = _remote_entries(remote)
+    if not entries:
+        return
+    if len(entries) > 1:
+        event["client_ip_list"] = entries
+    ip, port = _choose_client(entries)
+    event["client_ip"] = ip
+    if port is not None:
+        event["client_port"] = port
+
+
+def _forwarded_client(event: Event) -> None:
+    """Behind a private proxy, take the client from a trailing X-Forwarded-For (see module doc)."""
+    client = event.get("client_ip")
+    if client is not None and is_public_ip(client) is not False:
+        return  # a public remote (or a host name) is never replaced
+    entries = _remote_entries(event["x_forwarded_for"])
+    for entry in entries:
+        host, port = split_host_port(entry)
+        if is_public_ip(host):
+            remote = event.get("client_ip_list") or ([client] if client is not None else [])
+            event["client_ip"] = host
+            event.pop("client_port", None)
+            if port is not None:
+                event["client_port"] = port
+            event["client_ip_list"] = entries + remote
+            return
 
 
 class AccessLogFormat:
@@ -153,11 +251,18 @@ class AccessLogFormat:
         """Fill ``event`` from ``message``; False (nothing set) if it is not an access line."""
         m = self._match(message)
         if m is None:
-            return False
+            # Most lines that fail here are not access lines at all (auto-detection tries
+            # this format first): a C-speed scan for the end of the time turns them away.
+            return '] "' in message and self._parse_head(event, message)
+        # One body, inline: the common line pays no extra call.
         (client, ident, user, ts, method, path, query, version, raw,
          status, nbytes, referrer, agent, rt, urt, uaddr, rest) = m.groups()  # fmt: skip
         if client != "-":
-            event["client_ip"] = client
+            # ``\S++`` is the fastest head; the rare token that needs splitting is told apart here.
+            if "," in client or client[0] in '"[' or (":" in client and "." in client):
+                set_remote(event, client)
+            else:
+                event["client_ip"] = client
         if ident != "-":
             event["ident"] = ident
         if user != "-":
@@ -194,7 +299,27 @@ class AccessLogFormat:
                 event["upstream_addr"] = uaddr
         elif rest and not rest.isspace():
             parse_extras(event, rest)
+            if "x_forwarded_for" in event:
+                _forwarded_client(event)
         return True
+
+    def _parse_head(self, event: Event, message: str) -> bool:
+        """A head the fast regex does not take (vhost, lists with spaces): split it off by hand
+        before the end of the time (the first ``] "``), then parse the rest as a line whose
+        remote is ``-``, after setting the client fields from the head."""
+        cut = message.find('] "')
+        lb = message.rfind(" [", 0, cut)
+        if lb < 0:
+            return False
+        head = message[:lb].rsplit(" ", 2)
+        if len(head) != 3 or " " not in head[0] or not head[1] or not head[2]:
+            # A one-token head is what the fast regex already tried: the rest did not match.
+            return False
+        line = f"- {head[1]} {head[2]}{message[lb:]}"
+        if self._match(line) is None:
+            return False  # nothing set
+        set_remote(event, head[0])  # first: a trailing X-Forwarded-For is weighed against it
+        return self.parse(event, line)
 
     def __call__(self, event: Event) -> Event:
         message = event.get("message")

@@ -11,7 +11,17 @@ nginx::
 ``request`` (+ ``method``, ``path``, ``query``, ``http_version``),
 ``upstream``, ``host_header`` (the request's Host header; ``host`` is reserved
 for the shipping host), ``referrer``; other ``, key: value`` pairs nginx adds
-(``subrequest``, ``port``, ...) are kept under their own key when it is free.
+(``subrequest``, ``port``, ...) are kept under their own key when it is free;
+the stream module's ``bytes from/to client:N/M`` and ``bytes from/to
+upstream:N/M`` become ``bytes_from_client``, ``bytes_to_client``,
+``bytes_from_upstream``, ``bytes_to_upstream`` (ints).
+
+A record may span several lines: PHP-FPM's messages relayed by nginx
+(``FastCGI sent in stderr: "PHP message: ... Stack trace: #0 ..."``) keep
+their newlines, so the trailing fields follow the last line. Join them with
+the ``nginx_error`` multiline preset (a record starts with nginx's date); the
+fields are read after the *last* ``, client:``, so text inside the message
+(PHP output can hold anything) is never taken for them.
 
 Apache 2.4 (default ErrorLogFormat) and 2.2::
 
@@ -30,11 +40,11 @@ Apache 2.4 (default ErrorLogFormat) and 2.2::
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from parsers.dates import DateParser
 from parsers.formats import set_request_fields, unescape_quoted
+from parsers.ipaddr import split_host_port
 from parsers.types import DATE_FAILURE, GROK_FAILURE, RESERVED_KEYS, Event, add_tag
 
 __all__ = ["ErrorLogFormat"]
@@ -43,7 +53,10 @@ NGINX_ERROR = re.compile(
     r"(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) \[([a-z]++)\] (\d++)#(\d++): (?:\*(\d++) )?(.*+)", re.DOTALL
 )
 # ", key: value" pairs after the message; values are quoted or run to the next ", ".
-_NGINX_KV = re.compile(r', ([a-z_]++): (?:"((?:[^"\\]++|\\.)*+)"|((?:[^,]++|,(?! [a-z_]++: ))*+))')
+_NGINX_KV = re.compile(
+    r", (?:bytes from/to (client|upstream):(\d++)/(\d++)"
+    r'|([a-z_]++): (?:"((?:[^"\\]++|\\.)*+)"|((?:[^,]++|,(?! [a-z_]++: | bytes from/to ))*+)))'
+)
 # The usual order nginx writes them in, matched by one regex; anything else goes through _NGINX_KV.
 _QV = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
 _NGINX_TAIL = re.compile(
@@ -73,29 +86,6 @@ APACHE_ERROR = re.compile(
     r"(.*+)",
     re.DOTALL,
 )
-
-
-def _split_client(text: str) -> tuple[str, int | None]:
-    """ "1.2.3.4:5678" / "[::1]:5678" / "::1:5678" / "1.2.3.4" -> (ip, port)."""
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if sep and port.isdigit():
-            return host, int(port)
-        return text.strip("[]"), None
-    colons = text.count(":")
-    if colons == 0:
-        return text, None
-    host, _, port = text.rpartition(":")
-    if not port.isdigit():
-        return text, None
-    if colons == 1:
-        return host, int(port)
-    # IPv6: only split when what is left is still an address ("::1:5678" -> "::1").
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return host, int(port)
-    return text, None
 
 
 class ErrorLogFormat:
@@ -144,7 +134,7 @@ class ErrorLogFormat:
         event["tid"] = int(tid)
         if conn is not None:
             event["connection_id"] = int(conn)
-        cut = tail.find(", client: ")
+        cut = tail.rfind(", client: ")
         if cut < 0:
             self._set_message(event, tail)
             return True
@@ -167,7 +157,11 @@ class ErrorLogFormat:
                 event["referrer"] = unescape_quoted(referrer)
             return True
         for kv in _NGINX_KV.finditer(tail, cut):
-            key, quoted, bare = kv.groups()
+            peer, sent_from, sent_to, key, quoted, bare = kv.groups()
+            if peer is not None:
+                event["bytes_from_" + peer] = int(sent_from)
+                event["bytes_to_" + peer] = int(sent_to)
+                continue
             value = unescape_quoted(quoted) if quoted is not None else bare
             if not value or value == "-":
                 continue
@@ -195,7 +189,7 @@ class ErrorLogFormat:
         if os_error:
             event["os_error"] = os_error
         if client:
-            ip, port = _split_client(client)
+            ip, port = split_host_port(client)
             event["client_ip"] = ip
             if port is not None:
                 event["client_port"] = port

@@ -10,22 +10,37 @@ from parsers.multiline import PRESETS, MultilineJoiner, joiner_from_preset
 from pipeline.config import Model, SourceConfig
 from pipeline.units import ByteSize, Duration
 
-PresetName = Literal["python_traceback", "java_stacktrace", "iso8601_start"]
+PresetName = Literal[
+    "python_traceback", "java_stacktrace", "go_panic", "ruby_backtrace", "iso8601_start", "nginx_error"
+]
 
 
 class MultilineConfig(Model):
-    """Join continuation lines into one record (Filebeat `pattern` / `negate` / `match`)."""
+    """Join continuation lines into one record (Filebeat `type` / `pattern` / `negate` / `match`)."""
 
+    type: Literal["pattern", "count", "while_pattern"] = Field(
+        default="pattern",
+        description="`pattern`: lines join the one before (or after) them by `pattern`, `negate` and "
+        "`match`; `count`: every `count_lines` lines make one record; `while_pattern`: consecutive "
+        "lines that match (with `negate`: that do not) make one record, any other line is a record alone.",
+        examples=["pattern"],
+    )
     preset: PresetName | None = Field(
         default=None,
-        description="A ready setting: python_traceback, java_stacktrace or iso8601_start "
-        "(other keys given here override the preset's).",
+        description="A ready setting (type `pattern`): python_traceback, java_stacktrace (log line and "
+        "its trace in one record), go_panic, ruby_backtrace (the trace starts its own record), "
+        "iso8601_start, nginx_error (a record starts with a date). Other keys given here override "
+        "the preset's.",
         examples=["python_traceback"],
     )
     pattern: str | None = Field(
         default=None,
-        description="Regex tested against each line (not with `preset`).",
-        examples=[r"^\d{4}-\d{2}-\d{2}"],
+        description="Regex tested against each line (not with `preset`); found anywhere in the line, "
+        "anchor with `^`. Grok references (`%{TIMESTAMP_ISO8601}`) are expanded, as in Logstash's codec.",
+        examples=[r"^\d{4}-\d{2}-\d{2}", "^%{TIMESTAMP_ISO8601} "],
+    )
+    count_lines: int | None = Field(
+        default=None, gt=0, description="Lines per record (type `count` only).", examples=[3]
     )
     negate: bool = Field(default=False, description="Invert the pattern: lines that do NOT match continue.")
     match: Literal["after", "before"] = Field(
@@ -45,7 +60,16 @@ class MultilineConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> MultilineConfig:
-        if (self.preset is None) == (self.pattern is None):
+        if self.type == "count":
+            if self.count_lines is None:
+                raise ValueError("type `count` needs `count_lines`")
+            if self.preset is not None or self.pattern is not None or self.flush_pattern is not None:
+                raise ValueError("type `count` takes no `preset`, `pattern` or `flush_pattern`")
+        elif self.count_lines is not None:
+            raise ValueError("`count_lines` is only for type `count`")
+        elif self.type == "while_pattern" and self.preset is not None:
+            raise ValueError("presets are of type `pattern`; give type `while_pattern` a `pattern`")
+        elif (self.preset is None) == (self.pattern is None):
             raise ValueError("set exactly one of `preset` or `pattern`")
         self.build()  # a bad regex is a config error (ValueError names the pattern)
         return self
@@ -58,9 +82,16 @@ class MultilineConfig(Model):
         }
         if self.preset is not None:
             return joiner_from_preset(self.preset, **overrides)
-        assert self.pattern is not None
         return MultilineJoiner(
-            self.pattern, self.negate, self.match, self.max_lines, self.max_bytes, self.timeout, self.flush_pattern
+            self.pattern,
+            self.negate,
+            self.match,
+            self.max_lines,
+            self.max_bytes,
+            self.timeout,
+            self.flush_pattern,
+            mode=self.type,
+            count_lines=self.count_lines,
         )
 
 

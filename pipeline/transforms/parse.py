@@ -55,6 +55,33 @@ class ParseTransformConfig(TransformConfig):
     timestamp_field: str = Field(default="timestamp", description="The grok capture that becomes `@timestamp`.")
     max_json_bytes: ByteSize = Field(default=1024 * 1024, gt=0, description="Larger JSON lines are not decoded.")
     max_json_depth: int = Field(default=32, gt=0, description="Deeper JSON is not decoded.")
+    # Output schema and user agents (parsers/ecs.py, parsers/useragent.py).
+    schema_: Literal["default", "ecs"] = Field(
+        default="default",
+        alias="schema",
+        description="Field names: `default` (flat: client_ip, status, ...) or `ecs` (the names Filebeat's "
+        "nginx/apache modules produce: source.ip, http.response.status_code, url.original, log.level, "
+        "event.created, ...), for Elasticsearch dashboards built on Filebeat. Pair `ecs` with the "
+        "elasticsearch sink's `template.schema: ecs`.",
+        examples=["ecs"],
+    )
+    web_server: Literal["nginx", "apache"] = Field(
+        default="nginx",
+        description="With `schema: ecs`: the module access logs are filed under (event.module, event.dataset "
+        "`nginx.access` / `apache.access`); both write the same combined format. Error logs are told apart "
+        "by their shape.",
+        examples=["apache"],
+    )
+    user_agent: bool | None = Field(
+        default=None,
+        description="Parse `user_agent` into name, version, OS and device (ua-parser, LRU cached). "
+        "Unset: on with `schema: ecs` (Filebeat's modules do it), off with the default schema (adds "
+        "fields, and an uncached lookup costs several times a whole access-log parse).",
+        examples=[True],
+    )
+    user_agent_cache_size: int = Field(
+        default=10000, gt=0, description="Distinct user agents kept in the LRU cache.", examples=[10000]
+    )
 
 
 class ParseTransform:
@@ -86,6 +113,10 @@ def build_parse(name: str, config: ParseTransformConfig, ctx: BuildContext) -> P
             timestamp_field=config.timestamp_field,
             max_json_bytes=config.max_json_bytes,
             max_json_depth=config.max_json_depth,
+            schema=config.schema_,
+            web_server=config.web_server,
+            user_agent=config.user_agent,
+            user_agent_cache_size=config.user_agent_cache_size,
         )
     except GrokError as exc:
         raise ConfigError([f"grok: {exc}"]) from None

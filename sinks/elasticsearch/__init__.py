@@ -43,6 +43,7 @@ from sinks.elasticsearch.bulk import (
     response_filter,
 )
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
+from sinks.elasticsearch.ecs_template import ecs_template_body
 from sinks.elasticsearch.template import install, lacks_match_only_text, template_body
 
 __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
@@ -131,7 +132,7 @@ class ElasticsearchSink:
             raise ConfigError([f"index: {exc}"]) from None
         namer = IndexNamer(template, {"log_type": config.default_log_type})
         self.encoder = BulkEncoder(namer, config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
-        self.template_body = template_body(config)
+        self.template_body = ecs_template_body(config) if config.template.schema_ == "ecs" else template_body(config)
         self._auth = read_auth(config)
         self._factory = client_factory or default_client
         self._client: AsyncElasticsearch | None = None

@@ -53,6 +53,14 @@ class IndexTemplateOptions(Model):
         description="Extra index settings of the template (flat keys).",
         examples=[{"index.number_of_shards": 1, "index.number_of_replicas": 1}],
     )
+    schema_: Literal["default", "ecs"] = Field(
+        default="default",
+        alias="schema",
+        description="Which mappings: `default` for the flat field names, `ecs` for events parsed with the "
+        "parse transform's `schema: ecs` (ECS types: source.ip an ip, http.response.status_code a long, "
+        "event.created a date, source.geo.location a geo_point, ...).",
+        examples=["ecs"],
+    )
 
 
 class ElasticsearchSinkConfig(SinkConfig):

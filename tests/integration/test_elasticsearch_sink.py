@@ -20,7 +20,7 @@ from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
-from pipeline.errors import ConfigError, TransientError
+from pipeline.errors import StartError, TransientError
 from pipeline.event import Batch
 from pipeline.metrics import Metrics
 from pipeline.queues import BatchQueue
@@ -294,7 +294,7 @@ class TestElasticsearch:
         assert source["tags"] == ["_truncated"] and long_message.startswith(source["message"])
         assert 60_000 < len(source["message"]) < 64 * 1024
 
-    async def test_match_only_text_asked_for_on_a_cluster_without_it_is_a_config_error(
+    async def test_match_only_text_asked_for_on_a_cluster_without_it_is_a_start_error(
             self, es_url: str, es_index: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
         if await cluster_has_match_only_text(es, es_index):
             pytest.skip("this cluster has match_only_text")
@@ -302,7 +302,7 @@ class TestElasticsearch:
                                                         "index_patterns": [f"{es_index}-*"],
                                                         "text_type": "match_only_text"})
         try:
-            with pytest.raises(ConfigError, match=r"no match_only_text type: set template\.text_type"):
+            with pytest.raises(StartError, match=r"no match_only_text type: set template\.text_type"):
                 await run.sink.start()
         finally:
             await run.abort()

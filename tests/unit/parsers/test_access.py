@@ -130,6 +130,150 @@ class TestFields:
             assert event["@timestamp"].endswith("Z")
 
 
+class TestProductionFormats:
+    """Access lines as deployments behind proxies and with virtual hosts write them."""
+
+    REST = '[02/Jan/2024:03:04:05 +0000] "GET /a?b=1 HTTP/1.1" 200 612 "-" "curl/8.5.0"'
+    BASE = {"@timestamp": "2024-01-02T03:04:05.000Z", "method": "GET", "path": "/a", "query": "b=1",
+            "http_version": "1.1", "status": 200, "bytes": 612, "user_agent": "curl/8.5.0"}  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("head", "expected"),
+        [
+            pytest.param("81.2.69.142, 10.0.0.1 - -",
+                         {"client_ip": "81.2.69.142", "client_ip_list": ["81.2.69.142", "10.0.0.1"]},
+                         id="xff-list-plain"),
+            pytest.param('"81.2.69.142, 10.0.0.1" - -',
+                         {"client_ip": "81.2.69.142", "client_ip_list": ["81.2.69.142", "10.0.0.1"]},
+                         id="xff-list-quoted"),
+            pytest.param("81.2.69.142,10.0.0.1 - -",
+                         {"client_ip": "81.2.69.142", "client_ip_list": ["81.2.69.142", "10.0.0.1"]},
+                         id="xff-list-no-space"),
+            pytest.param("10.1.2.3, 192.168.0.9, 89.160.20.112, 10.0.0.1 - -",
+                         {"client_ip": "89.160.20.112",
+                          "client_ip_list": ["10.1.2.3", "192.168.0.9", "89.160.20.112", "10.0.0.1"]},
+                         id="first-public-not-first-entry"),
+            pytest.param('"10.1.2.3, 2a02:cf40::1, 10.0.0.1" - -',
+                         {"client_ip": "2a02:cf40::1", "client_ip_list": ["10.1.2.3", "2a02:cf40::1", "10.0.0.1"]},
+                         id="ipv6-mixed-with-ipv4"),
+            pytest.param("81.2.69.142:51234, [2a02:cf40::1]:443, 10.0.0.1:80 - -",
+                         {"client_ip": "81.2.69.142", "client_port": 51234,
+                          "client_ip_list": ["81.2.69.142:51234", "[2a02:cf40::1]:443", "10.0.0.1:80"]},
+                         id="entries-with-ports"),
+            pytest.param("[2a02:cf40::1]:443 - -", {"client_ip": "2a02:cf40::1", "client_port": 443},
+                         id="one-bracketed-ipv6-with-port"),
+            pytest.param("10.0.0.7, 192.168.1.1 - -",
+                         {"client_ip": "10.0.0.7", "client_ip_list": ["10.0.0.7", "192.168.1.1"]},
+                         id="no-public-first-private"),
+            pytest.param("unknown, 81.2.69.160 - -",
+                         {"client_ip": "81.2.69.160", "client_ip_list": ["unknown", "81.2.69.160"]},
+                         id="unknown-entry-skipped"),
+            pytest.param("2001:db8::1 - -", {"client_ip": "2001:db8::1"}, id="ipv6-client"),
+            pytest.param("::ffff:81.2.69.142 - -", {"client_ip": "::ffff:81.2.69.142"}, id="ipv4-mapped-ipv6"),
+            pytest.param("shop.example.com 81.2.69.142 - -",
+                         {"vhost": "shop.example.com", "client_ip": "81.2.69.142"}, id="nginx-host-first"),
+            pytest.param("www.example.com:443 81.2.69.142 - -",
+                         {"vhost": "www.example.com", "vhost_port": 443, "client_ip": "81.2.69.142"},
+                         id="apache-vhost-combined"),
+            pytest.param('shop.example.com "89.160.20.112, 10.0.0.1" - alice',
+                         {"vhost": "shop.example.com", "client_ip": "89.160.20.112",
+                          "client_ip_list": ["89.160.20.112", "10.0.0.1"], "user": "alice"},
+                         id="vhost-and-quoted-list"),
+            pytest.param("shop.example.com 81.2.69.142, 10.0.0.1 - -",
+                         {"vhost": "shop.example.com", "client_ip": "81.2.69.142",
+                          "client_ip_list": ["81.2.69.142", "10.0.0.1"]},
+                         id="vhost-and-plain-list"),
+            pytest.param('"-" - -', {}, id="quoted-dash-remote-absent"),
+            pytest.param("- - -", {}, id="dash-remote-absent"),
+            pytest.param("client.example.net - -", {"client_ip": "client.example.net"}, id="hostname-lookups"),
+        ],
+    )  # fmt: skip
+    def test_remote_position(self, head: str, expected: dict[str, Any]) -> None:
+        assert parse(f"{head} {self.REST}") == {**self.BASE, **expected}
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            pytest.param(
+                '10.0.0.2 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0" '
+                '"89.160.20.112, 10.0.0.1"',
+                {"client_ip": "89.160.20.112", "x_forwarded_for": "89.160.20.112, 10.0.0.1",
+                 "client_ip_list": ["89.160.20.112", "10.0.0.1", "10.0.0.2"]},
+                id="private-remote-public-xff-wins",
+            ),
+            pytest.param(
+                '81.2.69.142 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0" '
+                '"89.160.20.112"',
+                {"client_ip": "81.2.69.142", "x_forwarded_for": "89.160.20.112"},
+                id="public-remote-never-replaced",
+            ),
+            pytest.param(
+                '10.0.0.2 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0" "10.9.9.9"',
+                {"client_ip": "10.0.0.2", "x_forwarded_for": "10.9.9.9"},
+                id="private-xff-keeps-remote",
+            ),
+            pytest.param(
+                '10.0.0.2 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0" "-"',
+                {"client_ip": "10.0.0.2"},
+                id="xff-dash-absent",
+            ),
+        ],
+    )  # fmt: skip
+    def test_trailing_x_forwarded_for(self, line: str, expected: dict[str, Any]) -> None:
+        event = parse(line)
+        got = {k: event[k] for k in ("client_ip", "x_forwarded_for", "client_ip_list") if k in event}
+        assert got == expected
+
+    @pytest.mark.parametrize(
+        ("tail", "expected"),
+        [
+            pytest.param('"-" 0.050 0.020, 0.030 : 0.001 10.0.0.5:80, 10.0.0.6:80 : 10.0.1.1:80',
+                         {"request_time": 0.05, "upstream_response_time": 0.051,
+                          "upstream_addr": "10.0.0.5:80, 10.0.0.6:80 : 10.0.1.1:80"},
+                         id="bare-upstream-lists"),
+            pytest.param('rt=0.050 uct="0.001, 0.002" uht="-, 0.010" urt="0.020, 0.030 : 0.001" '
+                         'ua="10.0.0.5:80, 10.0.0.6:80 : 10.0.1.1:80" us="502, 504 : 200" ucs=-',
+                         {"request_time": 0.05, "upstream_connect_time": 0.003, "upstream_header_time": 0.01,
+                          "upstream_response_time": 0.051, "upstream_addr": "10.0.0.5:80, 10.0.0.6:80 : 10.0.1.1:80",
+                          "upstream_status": "502, 504 : 200"},
+                         id="keyed-upstream-lists"),
+            pytest.param("- - -", {}, id="all-dashes"),
+            pytest.param('"81.2.69.142" 0.004 - -', {"x_forwarded_for": "81.2.69.142", "request_time": 0.004},
+                         id="xff-then-times"),
+        ],
+    )  # fmt: skip
+    def test_upstream_fields(self, tail: str, expected: dict[str, Any]) -> None:
+        line = f'10.0.0.2 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0" {tail}'
+        event = parse(line)
+        keys = ("x_forwarded_for", "request_time", "upstream_connect_time", "upstream_header_time",
+                "upstream_response_time", "upstream_addr", "upstream_status", "upstream_cache_status")  # fmt: skip
+        assert {k: event[k] for k in keys if k in event} == expected
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            pytest.param('81.2.69.142 - - [02/Jan/2024:03:04:05 +0000] "" 400 0 "-" "-"',
+                         {"client_ip": "81.2.69.142", "@timestamp": "2024-01-02T03:04:05.000Z", "status": 400,
+                          "bytes": 0}, id="empty-request"),
+            pytest.param('- - - [02/Jan/2024:03:04:05 +0000] "-" - - "-" "-"',
+                         {"@timestamp": "2024-01-02T03:04:05.000Z"}, id="dash-everywhere"),
+            pytest.param('"-" - - [02/Jan/2024:03:04:05 +0000] "-" 499 0 "-" "-" "-" - - -',
+                         {"@timestamp": "2024-01-02T03:04:05.000Z", "status": 499, "bytes": 0},
+                         id="dash-everywhere-with-extras"),
+        ],
+    )  # fmt: skip
+    def test_dashes_and_empty(self, line: str, expected: dict[str, Any]) -> None:
+        assert parse(line) == expected
+
+    def test_fixture_of_production_lines(self) -> None:
+        for line in fixture("access_production.log"):
+            event = parse(line)
+            assert "tags" not in event, line
+            assert event["status"] >= 100, line
+            assert "client_ip" in event, line
+            assert "-" not in event.values(), line
+
+
 class TestFailures:
     @pytest.mark.parametrize(
         "line",

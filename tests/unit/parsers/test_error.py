@@ -78,6 +78,72 @@ class TestNginx:
             assert "tags" not in event
 
 
+PHP_RECORD = (
+    '2024/01/02 03:04:05 [error] 31#31: *1 FastCGI sent in stderr: "PHP message: PHP Warning:  Undefined variable '
+    "$user in /var/www/html/index.php on line 7PHP message: PHP Fatal error:  Uncaught Error: Call to undefined "
+    "function foo() in /var/www/html/index.php:9\nStack trace:\n#0 {main}\n  thrown in /var/www/html/index.php on "
+    'line 9" while reading response header from upstream, client: 81.2.69.142, server: shop.example.com, request: '
+    '"GET /index.php?id=3 HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: '
+    '"shop.example.com", referrer: "https://shop.example.com/cart"'
+)
+
+
+class TestNginxProduction:
+    def test_multiline_fastcgi_php_record(self) -> None:
+        event = parse(PHP_RECORD)
+        assert event["message"].startswith('FastCGI sent in stderr: "PHP message: PHP Warning:')
+        assert event["message"].endswith('on line 9" while reading response header from upstream')
+        assert "\nStack trace:\n#0 {main}\n" in event["message"]
+        fields = {k: v for k, v in event.items() if k != "message"}
+        assert fields == {
+            "@timestamp": "2024-01-02T03:04:05.000Z", "level": "error", "pid": 31, "tid": 31, "connection_id": 1,
+            "client_ip": "81.2.69.142", "server": "shop.example.com", "request": "GET /index.php?id=3 HTTP/1.1",
+            "method": "GET", "path": "/index.php", "query": "id=3", "http_version": "1.1",
+            "upstream": "fastcgi://unix:/run/php/php8.2-fpm.sock:", "host_header": "shop.example.com",
+            "referrer": "https://shop.example.com/cart",
+        }  # fmt: skip
+
+    def test_client_text_inside_the_message_is_not_a_field(self) -> None:
+        line = (
+            '2024/01/02 03:04:05 [error] 31#31: *1 FastCGI sent in stderr: "PHP message: bad input, client: 6.6.6.6, '
+            'server: evil" while reading upstream, client: 81.2.69.142, server: s, host: "h"'
+        )
+        event = parse(line)
+        assert event["client_ip"] == "81.2.69.142"
+        assert event["server"] == "s"
+        assert event["host_header"] == "h"
+        assert "client: 6.6.6.6" in event["message"]
+
+    @pytest.mark.parametrize(
+        ("tail", "expected"),
+        [
+            pytest.param(', client: 1.2.3.4, server: s, request: "GET / HTTP/1.1", subrequest: "/ssi", '
+                         'upstream: "http://10.0.0.1:80/", host: "h", referrer: "https://r/"',
+                         {"client_ip": "1.2.3.4", "server": "s", "request": "GET / HTTP/1.1", "method": "GET",
+                          "path": "/", "http_version": "1.1", "subrequest": "/ssi", "upstream": "http://10.0.0.1:80/",
+                          "host_header": "h", "referrer": "https://r/"},
+                         id="every-http-field-with-subrequest"),
+            pytest.param(', client: 2001:db8::7, server: [::]:443, request: "GET / HTTP/2.0", host: "h"',
+                         {"client_ip": "2001:db8::7", "server": "[::]:443", "request": "GET / HTTP/2.0",
+                          "method": "GET", "path": "/", "http_version": "2.0", "host_header": "h"},
+                         id="ipv6-client-and-listen"),
+            pytest.param(', client: 10.0.0.8, server: 0.0.0.0:3306, upstream: "10.0.0.20:3306", '
+                         "bytes from/to client:12/0, bytes from/to upstream:0/34",
+                         {"client_ip": "10.0.0.8", "server": "0.0.0.0:3306", "upstream": "10.0.0.20:3306",
+                          "bytes_from_client": 12, "bytes_to_client": 0, "bytes_from_upstream": 0,
+                          "bytes_to_upstream": 34},
+                         id="stream-module"),
+            pytest.param(', client: 1.2.3.4, server: -, request: "-", host: "-"', {"client_ip": "1.2.3.4"},
+                         id="dashes-absent"),
+        ],
+    )  # fmt: skip
+    def test_trailing_fields(self, tail: str, expected: dict[str, Any]) -> None:
+        event = parse("2024/01/02 03:04:05 [error] 7#7: *12 upstream timed out" + tail)
+        assert event.pop("message") == "upstream timed out"
+        assert event == {"@timestamp": "2024-01-02T03:04:05.000Z", "level": "error", "pid": 7, "tid": 7,
+                         "connection_id": 12, **expected}  # fmt: skip
+
+
 class TestApache:
     @pytest.mark.parametrize(
         ("line", "expected"),

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from parsers import GeoIPDatabaseError, GeoIPEnricher
-from parsers.geoip import _not_public
 from parsers.types import GEOIP_FAILURE
 
 GEO = Path(__file__).resolve().parents[2] / "data" / "geoip"
@@ -113,26 +109,6 @@ class TestSkipsAndFailures:
         with GeoIPEnricher(CITY, field="client.address", target="client_geo") as g:
             event = g({"client": {"address": "81.2.69.142"}})
         assert event["client_geo"]["country_iso_code"] == "GB"
-
-
-class TestClassification:
-    @given(st.integers(min_value=0, max_value=2**32 - 1))
-    def test_ipv4_fast_check_agrees_with_ipaddress(self, n: int) -> None:
-        addr = ipaddress.IPv4Address(n)
-        assert _not_public(str(addr)) == (not addr.is_global or addr.is_multicast)
-
-    @pytest.mark.parametrize(
-        "ip",
-        ["0.0.0.0", "9.255.255.255", "10.0.0.0", "11.0.0.0", "100.63.255.255", "100.64.0.0", "100.127.255.255",
-         "172.15.255.255", "172.16.0.0", "172.31.255.255", "172.32.0.0", "192.0.0.7", "192.0.0.8", "192.0.0.170",
-         "192.0.0.172", "223.255.255.255", "224.0.0.0", "255.255.255.255", "::1", "2001:db8::1", "2001:218::",
-         "ff02::1", "::ffff:10.0.0.1", "::ffff:81.2.69.142"],
-    )  # fmt: skip
-    def test_edges(self, ip: str) -> None:
-        addr = ipaddress.ip_address(ip)
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        assert _not_public(ip) == (not addr.is_global or addr.is_multicast)
 
 
 class TestDatabases:

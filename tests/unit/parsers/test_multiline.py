@@ -400,6 +400,175 @@ class TestPresets:
         assert joiner.pattern == PRESETS["java_stacktrace"]["pattern"]
 
 
+class TestCountAndWhile:
+    def test_count_groups_every_n_lines(self) -> None:
+        lines = make_lines(["a1", "a2", "a3", "b1", "b2", "b3", "c1"])
+        records = join_all(MultilineJoiner(mode="count", count_lines=3), lines)
+        assert texts(records) == ["a1\na2\na3", "b1\nb2\nb3", "c1"]
+        assert [(r.start, r.end) for r in records] == [
+            (lines[0].start, lines[2].end), (lines[3].start, lines[5].end), (lines[6].start, lines[6].end)
+        ]  # fmt: skip
+
+    def test_count_emits_a_full_record_at_once_and_a_partial_one_at_the_timeout(self) -> None:
+        joiner = MultilineJoiner(mode="count", count_lines=2, timeout=5.0)
+        assert texts(joiner.feed(make_lines(["a", "b", "c"]), 0.0)) == ["a\nb"]
+        assert joiner.pending
+        assert joiner.flush_idle(4.0) == []
+        assert texts(joiner.flush_idle(5.0)) == ["c"]
+
+    def test_count_of_one_is_every_line(self) -> None:
+        lines = make_lines(["x", "y"])
+        assert texts(join_all(MultilineJoiner(mode="count", count_lines=1), lines)) == ["x", "y"]
+
+    def test_while_pattern_joins_runs_and_leaves_other_lines_alone(self) -> None:
+        lines = make_lines(["start", "  one", "  two", "middle", "end", "  three"])
+        records = join_all(MultilineJoiner(r"^\s", mode="while_pattern"), lines)
+        assert texts(records) == ["start", "  one\n  two", "middle", "end", "  three"]
+
+    def test_while_pattern_negate_joins_runs_of_non_matching_lines(self) -> None:
+        lines = make_lines(["# a", "b", "c", "# d", "# e", "f"])
+        records = join_all(MultilineJoiner(r"^#", negate=True, mode="while_pattern"), lines)
+        assert texts(records) == ["# a", "b\nc", "# d", "# e", "f"]
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            pytest.param({"mode": "count"}, "count_lines >= 1", id="count-without-n"),
+            pytest.param({"mode": "count", "count_lines": 0}, "count_lines >= 1", id="count-zero"),
+            pytest.param({"mode": "count", "count_lines": 2, "pattern": "^a"}, "no pattern", id="count-with-pattern"),
+            pytest.param({"mode": "while_pattern"}, "needs a pattern", id="while-without-pattern"),
+            pytest.param({"pattern": "^a", "count_lines": 2}, "only for multiline type count", id="n-without-count"),
+            pytest.param({"pattern": "^a", "mode": "lines"}, "must be one of", id="unknown-type"),
+        ],
+    )
+    def test_bad_settings(self, kwargs: dict[str, object], message: str) -> None:
+        with pytest.raises(ValueError, match=message):
+            MultilineJoiner(**kwargs)  # type: ignore[arg-type]
+
+
+class TestGrokPatterns:
+    def test_grok_reference_is_expanded(self) -> None:
+        joiner = MultilineJoiner(r"^%{TIMESTAMP_ISO8601} ", negate=True)
+        lines = make_lines(["2024-01-02T03:04:05Z start", "  detail", "2024-01-02 03:04:06,123 next", "x"])
+        assert texts(join_all(joiner, lines)) == [
+            "2024-01-02T03:04:05Z start\n  detail",
+            "2024-01-02 03:04:06,123 next\nx",
+        ]
+
+    def test_named_grok_capture_is_allowed(self) -> None:
+        joiner = MultilineJoiner(r"^\[%{HTTPDATE:ts}\]", negate=True)
+        lines = make_lines(["[02/Jan/2024:03:04:05 +0000] a", "b", "[02/Jan/2024:03:04:06 +0000] c"])
+        assert texts(join_all(joiner, lines)) == ["[02/Jan/2024:03:04:05 +0000] a\nb", "[02/Jan/2024:03:04:06 +0000] c"]
+
+    def test_unknown_grok_pattern_names_the_pattern(self) -> None:
+        with pytest.raises(ValueError, match="NO_SUCH_PATTERN"):
+            MultilineJoiner(r"^%{NO_SUCH_PATTERN}")
+
+    def test_grok_in_while_pattern(self) -> None:
+        joiner = MultilineJoiner(r"^%{SPACE}at ", mode="while_pattern")
+        lines = make_lines(["boom", " at a", " at b", "ok"])
+        assert texts(join_all(joiner, lines)) == ["boom", " at a\n at b", "ok"]
+
+
+class TestMorePresets:
+    def test_go_panics_and_goroutine_dump(self) -> None:
+        lines = fixture_lines("go-panic.log")
+        records = join_all(joiner_from_preset("go_panic"), lines)
+        heads = [r.text.split("\n", 1)[0] for r in records]
+        # The log line before each trace stays a record of its own (the runtime wrote the trace).
+        assert heads == [
+            "2024/01/02 03:04:05 starting worker pool",
+            "2024/01/02 03:04:05 handling order 42",
+            "panic: runtime error: invalid memory address or nil pointer dereference",
+            "2024/01/02 03:04:05 starting worker pool",
+            "panic: job 7: bad state [recovered]",
+            "2024/01/02 03:04:05 starting worker pool",
+            "2024/01/02 03:04:05 waiting for results",
+            "fatal error: all goroutines are asleep - deadlock!",
+            "2024/01/02 03:04:05 starting worker pool",
+            "2024/01/02 03:04:05 waiting for jobs",
+            "SIGQUIT: quit",
+            "2024/01/02 03:04:06 worker pool restarted",
+        ]
+        nil_panic, repanic, dump = records[2].text, records[4].text, records[10].text
+        assert "[signal SIGSEGV" in nil_panic
+        assert nil_panic.endswith("example.com/worker/main.go:35 +0x1ac")
+        assert "\tpanic: cleanup failed" in repanic
+        assert "panic({" in repanic
+        assert repanic.rstrip().endswith("example.com/worker/main.go:39 +0x2eb")
+        assert dump.count("goroutine ") >= 3
+        assert "created by main.main in goroutine 1" in dump
+        assert dump.endswith("gs     0x0")
+        assert sum(r.lines for r in records) == len(lines)
+
+    def test_ruby_backtraces(self) -> None:
+        lines = fixture_lines("ruby-backtrace.log")
+        records = join_all(joiner_from_preset("ruby_backtrace"), lines)
+        heads = [r.text.split("\n", 1)[0] for r in records]
+        assert heads == [
+            "I, [2024-01-02T03:04:05.123456 #4242]  INFO -- : handling job logged",
+            "E, [2024-01-02T03:04:05.123456 #4242] ERROR -- : undefined method `items' for nil:NilClass",
+            "I, [2024-01-02T03:04:05.123456 #4242]  INFO -- : next job",
+            "I, [2024-01-02T03:04:05.123456 #4242]  INFO -- : handling job cause",
+            "/srv/app/worker.rb:12:in `rescue in ratio': ratio of 1 and 0 failed (ArgumentError)",
+            "/srv/app/worker.rb:10:in `/': divided by 0 (ZeroDivisionError)",
+            "I, [2024-01-02T03:04:05.123456 #4242]  INFO -- : handling job nil",
+            "/srv/app/worker.rb:16:in `find': undefined method `items' for nil:NilClass (NoMethodError)",
+            'Started GET "/users/7" for 81.2.69.142 at 2024-01-02 03:04:06 +0000',
+            "Processing by UsersController#show as HTML",
+            "Completed 500 Internal Server Error in 14ms (ActiveRecord: 0.6ms | Allocations: 4120)",
+            "ActionView::Template::Error (undefined method `name' for nil:NilClass):",
+            'Started GET "/health" for 10.0.0.3 at 2024-01-02 03:04:07 +0000',
+        ]
+        logged, uncaught, rails = records[1].text, records[7].text, records[11].text
+        assert logged.endswith("/srv/app/worker.rb:43:in `<main>'")
+        assert "^^^^^^ (NoMethodError)" in logged
+        assert uncaught.endswith("\tfrom /srv/app/worker.rb:43:in `<main>'")
+        assert "    @orders[id].items.first" in uncaught
+        assert "    1: <h1><%= @user.name %></h1>" in rails
+        assert rails.endswith("app/controllers/users_controller.rb:9:in `show'")
+        assert "app/views/users/show.html.erb:1" in rails
+
+    def test_java_nested_exception_is_and_indented_caused_by(self) -> None:
+        lines = make_lines([
+            "2024-01-02 03:04:05.100 ERROR [main] c.e.Mailer - send failed",
+            "javax.mail.MessagingException: Could not connect to SMTP host: mail.example.com, port: 25;",
+            "  nested exception is:",
+            "\tjava.net.ConnectException: Connection refused",
+            "\tat java.base/sun.nio.ch.Net.connect0(Native Method)",
+            "\tat com.sun.mail.smtp.SMTPTransport.openServer(SMTPTransport.java:2209)",
+            "\t... 7 more",
+            "  Caused by: java.io.IOException: closed",
+            "2024-01-02 03:04:05.200 INFO  [main] c.e.Mailer - retrying",
+        ])  # fmt: skip
+        records = join_all(joiner_from_preset("java_stacktrace"), lines)
+        assert len(records) == 2
+        assert records[0].lines == 8
+        assert records[1].text.endswith("retrying")
+
+    def test_nginx_error_multiline_fastcgi_record(self) -> None:
+        lines = make_lines([
+            '2024/01/02 03:04:05 [error] 31#31: *1 FastCGI sent in stderr: "PHP message: PHP Fatal error:  Uncaught '
+            "Error: Call to undefined function foo() in /var/www/html/index.php:9",
+            "Stack trace:",
+            "#0 {main}",
+            '  thrown in /var/www/html/index.php on line 9" while reading response header from upstream, client: '
+            '81.2.69.142, server: shop.example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", '
+            'host: "shop.example.com"',
+            "2024/01/02 03:04:06 [notice] 1#1: signal process started",
+        ])  # fmt: skip
+        records = join_all(joiner_from_preset("nginx_error"), lines)
+        assert [r.lines for r in records] == [4, 1]
+        assert records[0].text.endswith('host: "shop.example.com"')
+
+    @pytest.mark.parametrize("name", sorted(PRESETS))
+    @pytest.mark.parametrize("fixture", ["go-panic.log", "ruby-backtrace.log", "java-stacktrace.log"])
+    def test_every_preset_keeps_every_line_in_order(self, name: str, fixture: str) -> None:
+        lines = fixture_lines(fixture)
+        records = join_all(joiner_from_preset(name), lines)
+        assert [part for r in records for part in r.text.split("\n")] == [ln.text for ln in lines]
+
+
 # -- properties --------------------------------------------------------------------------------
 
 MODES = st.sampled_from([(False, "after"), (True, "after"), (False, "before"), (True, "before")])
@@ -430,6 +599,29 @@ def feed_in_batches(
 
 
 class TestProperties:
+    @settings(max_examples=200, deadline=None)
+    @given(
+        joiner_args=st.sampled_from([
+            {"mode": "count", "count_lines": 1}, {"mode": "count", "count_lines": 3},
+            {"mode": "while_pattern", "pattern": "^a"}, {"mode": "while_pattern", "pattern": "^a", "negate": True},
+        ]),
+        texts_=st.lists(LINE_TEXT, max_size=40),
+        cuts=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+        idle=st.lists(st.booleans(), min_size=1, max_size=6),
+    )  # fmt: skip
+    def test_other_modes_no_loss_no_reorder(
+        self, joiner_args: dict[str, object], texts_: list[str], cuts: list[int], idle: list[bool]
+    ) -> None:
+        joiner = MultilineJoiner(timeout=5.0, **joiner_args)  # type: ignore[arg-type]
+        lines = make_lines(texts_, start=3)
+        records, _ = feed_in_batches(joiner, lines, cuts, idle)
+        assert [part for r in records for part in r.text.split("\n")] == texts_
+        assert sum(r.lines for r in records) == len(lines)
+        for a, b in itertools.pairwise(records):
+            assert a.end == b.start
+        if joiner_args["mode"] == "count" and not any(idle):
+            assert all(r.lines == joiner_args["count_lines"] for r in records[:-1])
+
     @settings(max_examples=300, deadline=None)
     @given(
         mode=MODES,
