@@ -42,10 +42,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Event
-from pipeline.kafka_common import client_kwargs, describe_error
+from pipeline.kafka_common import client_kwargs, describe_error, diagnose
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats
 from pipeline.sink import Outcome
+from pipeline.tls import warn_if_unverified
 from sinks.kafka.config import BUILTIN_LOG_TYPES, KafkaSinkConfig
 from sinks.kafka.records import Headers, RecordEncoder
 
@@ -102,6 +103,7 @@ class KafkaSink:
         self._known_topics: set[str] = set()
         self._enqueued: asyncio.Future[None] | None = None  # resolved once the latest send has enqueued
         self._partitioner = DefaultPartitioner()
+        self._tls_warned = False
 
     # -- lifecycle ---------------------------------------------------------
     def _new_producer(self) -> Any:
@@ -122,8 +124,11 @@ class KafkaSink:
         producer = self._new_producer()
         try:
             await producer.start()
-        except BaseException:
+        except BaseException as exc:
             await self._stop_producer(producer)
+            refused = await diagnose(self._client_kwargs) if isinstance(exc, KafkaError | OSError) else None
+            if refused is not None:  # TLS or SASL refused: permanent, one clear line
+                raise refused from None
             raise
         self._producer = producer
         self._producer_generation += 1
@@ -141,6 +146,9 @@ class KafkaSink:
 
     async def start(self) -> None:
         if self._producer is None:
+            if not self._tls_warned:
+                self._tls_warned = True
+                warn_if_unverified(self.log, self.config.tls, ",".join(self.config.bootstrap_servers))
             await self._start_producer()
         if self.config.create_topics:
             await self._create_topics(self.topics_to_create)
