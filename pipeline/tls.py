@@ -92,10 +92,10 @@ class _NamedContext(ssl.SSLContext):
     expected_name: str = ""
 
     def wrap_socket(  # type: ignore[override]
-        self, sock: Any, server_side: bool = False, *args: Any, server_hostname: str | None = None, **kwargs: Any
+        self, sock: Any, server_side: bool = False, server_hostname: str | None = None, **kwargs: Any
     ) -> Any:
         name = server_hostname if server_side else self.expected_name
-        return super().wrap_socket(sock, server_side, *args, server_hostname=name, **kwargs)
+        return super().wrap_socket(sock, server_side=server_side, server_hostname=name, **kwargs)
 
     def wrap_bio(  # type: ignore[override]
         self,
@@ -209,8 +209,10 @@ def refusal(exc: BaseException) -> tuple[str, str] | None:
 
     `key` is the option to look at, relative to the component (`tls`, `tls.ca_file`, ...)."""
     for item in _chain(exc):
+        # aiohttp's certificate error subclasses SSLCertVerificationError but keeps the real one inside.
+        item = getattr(item, "certificate_error", None) or item
         if isinstance(item, ssl.SSLCertVerificationError):
-            detail = item.verify_message or item.reason or str(item)
+            detail = getattr(item, "verify_message", None) or getattr(item, "reason", None) or str(item)
             if "mismatch" in detail.lower():
                 return "tls.server_name", (
                     f"the server's certificate does not match the host name: {detail} "

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from parsers.dates import rfc3339_ms
+from pipeline.errors import StartError
 from pipeline.template import compile_tree
 from sinks.webhook.config_targets import (
     AlertmanagerTarget,
@@ -77,6 +78,15 @@ class AlertmanagerDelivery(HttpChannel):
             await self._request("GET", f"{self.base}/-/ready", f"{self.base}/-/ready")
         except DeliveryError as exc:
             raise DeliveryError(f"alertmanager target {self.name!r} not ready: {exc}") from None
+
+    async def probe_access(self) -> None:
+        """At the sink's start: refused TLS or credentials raise StartError; an Alertmanager that is
+        merely down does not (notifications wait in the outbox)."""
+        try:
+            await self._request("GET", f"{self.base}/-/ready", f"{self.base}/-/ready")
+        except DeliveryError as exc:
+            if exc.refused is not None:
+                raise StartError(f"targets.{self.name}.{exc.refused[0]}", str(exc)) from None
 
 
 class HttpDelivery(HttpChannel):
