@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, cast
 
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
+from pipeline.atomicfile import ensure_dir
 from pipeline.tls import TlsOptions, client_context, refusal
 from sinks.clickhouse.config import ClickHouseSinkConfig, Target
 
@@ -54,6 +55,8 @@ def default_factory(target: Target, config: ClickHouseSinkConfig, password: str 
     import clickhouse_connect
 
     if target.embedded:
+        if target.path is not None:
+            ensure_dir(target.path)  # owner-only: chDB creates what is inside with the process umask
         client = clickhouse_connect.get_client(interface="chdb", path=str(target.path) if target.path else None)
     else:
         kwargs: dict[str, Any] = {

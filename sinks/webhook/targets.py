@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from parsers.dates import rfc3339_ms
+from pipeline.atomicfile import FILE_MODE, ensure_dir
 from pipeline.errors import StartError
 from pipeline.template import compile_tree
 from sinks.webhook.config_targets import (
@@ -149,8 +150,9 @@ class FileDelivery:
         return None
 
     def _append(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        ensure_dir(self.path.parent)
+        # Owner-only: notifications carry sample log lines, like the dead-letter queue.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             view = memoryview(data)
             while view:
