@@ -75,7 +75,8 @@ class TestOwnerOnlyUnderUmask000:
         from sinks.webhook.config_targets import FileTarget
         from sinks.webhook.targets import FileDelivery
 
-        target = FileDelivery("file", FileTarget.model_validate({"type": "file", "path": str(tmp_path / "a" / "n.jsonl")}))
+        config = FileTarget.model_validate({"type": "file", "path": str(tmp_path / "a" / "n.jsonl")})
+        target = FileDelivery("file", config)
         await target.deliver([{"status": "firing", "labels": {"alertname": "X"}}])
         assert mode(tmp_path / "a" / "n.jsonl") == 0o600 and mode(tmp_path / "a") == 0o700
 
@@ -105,7 +106,7 @@ class TestFileSinkMode:
 
     @pytest.mark.parametrize("bad", ["0666", "0602", "rw-r--r--", "8888", 0o1777])
     def test_world_writable_or_malformed_modes_are_refused(self, bad: object) -> None:
-        with pytest.raises(ValidationError, match="mode|octal|world-writable"):
+        with pytest.raises(ValidationError, match=r"mode|octal|world-writable"):
             FileSinkConfig.model_validate({"type": "file", "inputs": ["x"], "path": "out.jsonl", "mode": bad})
 
 
