@@ -198,6 +198,8 @@ def load_config_collecting(
             raw = yaml.safe_load(fh)
     except OSError as exc:
         return None, [f"{path}: cannot read config: {exc.strerror}"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 text (byte {exc.start}): save the config as UTF-8"]
     except yaml.YAMLError as exc:
         return None, [f"{path}: invalid YAML: {exc}"]
     return _parse(raw, path, env)
@@ -213,11 +215,35 @@ def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
 _SECTIONS = ("sources", "transforms", "sinks")
 
 
+# YAML aliases share one subtree among many places; nested ones ("billion laughs") make a small
+# file expand to billions of values when walked. No real config comes near this many.
+MAX_CONFIG_VALUES = 200_000
+
+
+def _expands_beyond(raw: Any, limit: int) -> bool:
+    """Whether walking `raw` (aliases counted at each use) visits more than `limit` values."""
+    stack = [raw]
+    seen = 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def _parse(raw: Any, path: str, env: Mapping[str, str]) -> tuple[PipelineConfig | None, list[str]]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         return None, [f"{path}: the top level must be a mapping"]
+    if _expands_beyond(raw, MAX_CONFIG_VALUES):
+        return None, [f"{path}: the config expands to more than {MAX_CONFIG_VALUES} values (nested YAML aliases?)"]
     problems: list[str] = []
     interp_errors: list[str] = []
     raw = interpolate(raw, env, errors=interp_errors)
