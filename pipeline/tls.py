@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
-from pipeline.config import Model
 from pipeline.errors import ConfigError
+from pipeline.model import Model
 from pipeline.secrets import secret_value
 
 

@@ -27,7 +27,7 @@ from sinks.encoding import json_line
 
 
 def _octal_mode(value: Any) -> Any:
-    """"0640" (or YAML's unquoted 0640, read as the octal number 416) -> "0640"."""
+    """ "0640" (or YAML's unquoted 0640, read as the octal number 416) -> "0640"."""
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= 0o777:
             raise ValueError("a mode between 0000 and 0777")
