@@ -10,7 +10,13 @@
 - /status is JSON for humans: counters, queue depths, last sink errors, lag. It
   shows names and numbers only, never config values (no secrets).
 - POST /query runs `pipeline query`'s SQL on a sink that offers it (ClickHouse),
-  from this machine only: an embedded chDB store opens in one process at a time.
+  from this machine only (an embedded chDB store opens in one process at a time),
+  or from anywhere with the API token.
+
+Protection (docs/security.md): with `api.token` every endpoint but /health needs
+`Authorization: Bearer <token>` (compared in constant time); `api.tls` serves
+HTTPS (client certificates required when `ca_file` is set). Binding another
+address than loopback without a token is logged as a warning at start.
 
 The API reads `pipeline.status` snapshots from a `StatusProvider` (the daemon);
 it never touches components.
@@ -20,14 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
+import logging
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pipeline.config import ApiConfig
 from pipeline.driver import describe_error
 from pipeline.status import StatusProvider
+from pipeline.tls import server_context
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
 STUCK_AFTER_S = 10.0
@@ -36,14 +51,47 @@ HEALTHCHECK_TIMEOUT_S = 3.0
 LOOPBACK_PEERS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
+OPEN_PATHS = frozenset({"/health"})  # liveness probes carry no credentials
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (as in api.address) is a loopback address or `localhost`."""
+    host = host.strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def exposure_warnings(config: ApiConfig) -> list[str]:
+    """What is unsafe about how the API is exposed (logged at start)."""
+    host = config.address.rpartition(":")[0]
+    if is_loopback(host):
+        return []
+    problems = []
+    if config.token is None and config.token_file is None:
+        problems.append(
+            f"the API listens on {config.address} (not loopback) without api.token: anyone who reaches it can read "
+            "/status and /metrics and run POST /query; set api.token (and api.tls), or bind 127.0.0.1"
+        )
+    elif config.tls is None:
+        problems.append(
+            f"the API listens on {config.address} with a token but without api.tls: the token travels in clear"
+        )
+    return problems
+
+
 class ApiServer:
-    def __init__(self, provider: StatusProvider) -> None:
+    def __init__(self, provider: StatusProvider, token: str | None = None) -> None:
         self.provider = provider
+        self._token = token.encode() if token else None
         self._runner: web.AppRunner | None = None
         self._beat = time.monotonic()
         self._beat_task: asyncio.Task[None] | None = None
         self._ready_cache: tuple[float, int, dict[str, Any]] | None = None
-        app = web.Application()
+        app = web.Application(middlewares=[self._authenticate])
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
@@ -51,11 +99,25 @@ class ApiServer:
         app.router.add_post("/query", self.query)
         self.app = app
 
-    async def start(self, address: str) -> None:
+    @web.middleware
+    async def _authenticate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self._token is not None and request.path not in OPEN_PATHS:
+            scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token):
+                return web.json_response(
+                    {"error": "a valid bearer token is required (Authorization: Bearer <api.token>)"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="pipeline"'},
+                )
+        return await handler(request)
+
+    async def start(self, address: str, ssl_context: ssl.SSLContext | None = None) -> None:
         host, _, port = address.rpartition(":")
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port))
+        site = web.TCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port), ssl_context=ssl_context)
         await site.start()
         self._beat_task = asyncio.create_task(self._heartbeat())
 
@@ -130,8 +192,11 @@ class ApiServer:
 
     async def query(self, request: web.Request) -> web.Response:
         """Run an operator's SQL on a sink that offers it (`pipeline query` against an embedded store)."""
-        if request.remote not in LOOPBACK_PEERS:
-            return web.json_response({"error": "queries are accepted from this machine only"}, status=403)
+        if self._token is None and request.remote not in LOOPBACK_PEERS:
+            return web.json_response(
+                {"error": "queries are accepted from this machine only (or from anywhere with api.token set)"},
+                status=403,
+            )
         try:
             body = await request.json()
             sql = body["sql"]
@@ -149,3 +214,45 @@ class ApiServer:
         except Exception as exc:
             return web.json_response({"error": describe_error(exc)}, status=400)
         return web.json_response(answer)
+
+
+async def start_api(provider: StatusProvider, config: ApiConfig) -> ApiServer:
+    """Build and start the API as configured: token, TLS, and the exposure warnings."""
+    for problem in exposure_warnings(config):
+        log.warning(problem)
+    context = server_context(config.tls, "api.tls") if config.tls is not None else None
+    api = ApiServer(provider, token=config.bearer_token())
+    await api.start(config.address, ssl_context=context)
+    return api
+
+
+# -- the client side: `pipeline query` reaching its own daemon ---------------------------------
+
+
+def local_url(config: ApiConfig, path: str) -> str:
+    """URL of the API of a daemon on this machine (a wildcard bind is reached on loopback)."""
+    host, _, port = config.address.rpartition(":")
+    bare = host.strip("[]")
+    if bare in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif bare == "::":
+        host = "[::1]"
+    return f"{'https' if config.tls is not None else 'http'}://{host}:{port}{path}"
+
+
+def local_client_context(config: ApiConfig) -> ssl.SSLContext | None:
+    """TLS to our own daemon: trust exactly the certificate it serves (`api.tls.cert_file`), whatever its
+    name or issuer. (An API that requires client certificates refuses this client: query it with curl.)"""
+    tls = config.tls
+    if tls is None or tls.cert_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # the certificate itself is pinned below
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.load_verify_locations(cafile=str(tls.cert_file))
+    return context
+
+
+def local_headers(config: ApiConfig) -> dict[str, str]:
+    token = config.bearer_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}

@@ -17,9 +17,29 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
+def make_dirs(path: Path, mode: int) -> None:
+    """Create `path` and every missing parent with `mode` (umask may only remove bits).
+
+    `Path.mkdir(parents=True)` and `os.makedirs` give parents the default 0777 minus
+    the umask: under umask 000 that is a world-writable folder above our files.
+    Existing folders are left as they are."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            pass  # created meanwhile (another thread or process)
+
+
 def ensure_dir(path: Path) -> None:
-    """Create `path` (and parents) owner-only if missing; an existing folder is left as it is."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """Create `path` (and missing parents) owner-only; an existing folder is left as it is."""
+    make_dirs(path, DIR_MODE)
 
 
 def tmp_path(path: Path) -> Path:

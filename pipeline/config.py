@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from pipeline import registry
 from pipeline.errors import ConfigError
 from pipeline.interpolate import interpolate
+from pipeline.model import Model as Model  # re-exported: every config model builds on it
+from pipeline.secrets import secret_value
+from pipeline.tls import TlsOptions
 from pipeline.units import ByteSize, Duration
-
-
-class Model(BaseModel):
-    """Base of every config model: unknown keys are errors; values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 # Keys the pipeline owns at the root of an event: static fields may not replace them.
 _OWNED_ROOT_KEYS = frozenset({"@timestamp", "message", "tags"})
@@ -120,7 +116,46 @@ class SinkConfig(Model):
 
 class ApiConfig(Model):
     enabled: bool = Field(default=True, description="Serve /metrics, /health, /ready, /status.")
-    address: str = Field(default="127.0.0.1:9600", description="host:port to bind (loopback by default).")
+    address: str = Field(
+        default="127.0.0.1:9600",
+        description="host:port to bind (loopback by default). Another address without `token` is warned "
+        "about at start: /status, /metrics and POST /query would be open to the network.",
+        examples=["127.0.0.1:9600", "0.0.0.0:9600"],
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every endpoint but /health requires (`Authorization: Bearer <token>`); with "
+        "it, POST /query is accepted from any address. Use `${ENV_VAR}` or `token_file`.",
+        examples=["${PIPELINE_API_TOKEN}"],
+    )
+    token_file: Path | None = Field(
+        default=None,
+        description="File holding the API token (trailing newline stripped), e.g. a mounted secret.",
+        examples=["/run/secrets/pipeline-api-token"],
+    )
+    tls: TlsOptions | None = Field(
+        default=None,
+        description="Serve HTTPS: `cert_file` (and `key_file`) required; `ca_file` makes client certificates "
+        "signed by it required (mutual TLS). The shared TLS options, server side (see docs/security.md).",
+        examples=[{"cert_file": "/etc/pipeline/tls/api.pem", "key_file": "/etc/pipeline/tls/api.key"}],
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApiConfig:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        if self.token is not None and not self.token.get_secret_value():
+            raise ValueError("token: empty (unset the key, or give a token)")
+        if self.tls is not None:
+            if self.tls.cert_file is None:
+                raise ValueError("tls: a server needs cert_file (and key_file)")
+            if not self.tls.verify or self.tls.server_name is not None:
+                raise ValueError("tls: verify and server_name are client options; the API is a server")
+        return self
+
+    def bearer_token(self) -> str | None:
+        """The token clients must present, read now (ConfigError naming api.token_file when unreadable)."""
+        return secret_value(self.token, self.token_file, "api.token")
 
 
 class RootConfig(Model):
@@ -206,6 +241,8 @@ def load_config_collecting(
             raw = yaml.safe_load(fh)
     except OSError as exc:
         return None, [f"{path}: cannot read config: {exc.strerror}"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 text (byte {exc.start}): save the config as UTF-8"]
     except yaml.YAMLError as exc:
         return None, [f"{path}: invalid YAML: {exc}"]
     return _parse(raw, path, env)
@@ -221,11 +258,35 @@ def parse_config(raw: Any, path: str, env: Mapping[str, str]) -> PipelineConfig:
 _SECTIONS = ("sources", "transforms", "sinks")
 
 
+# YAML aliases share one subtree among many places; nested ones ("billion laughs") make a small
+# file expand to billions of values when walked. No real config comes near this many.
+MAX_CONFIG_VALUES = 200_000
+
+
+def _expands_beyond(raw: Any, limit: int) -> bool:
+    """Whether walking `raw` (aliases counted at each use) visits more than `limit` values."""
+    stack = [raw]
+    seen = 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def _parse(raw: Any, path: str, env: Mapping[str, str]) -> tuple[PipelineConfig | None, list[str]]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         return None, [f"{path}: the top level must be a mapping"]
+    if _expands_beyond(raw, MAX_CONFIG_VALUES):
+        return None, [f"{path}: the config expands to more than {MAX_CONFIG_VALUES} values (nested YAML aliases?)"]
     problems: list[str] = []
     interp_errors: list[str] = []
     raw = interpolate(raw, env, errors=interp_errors)

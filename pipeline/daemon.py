@@ -108,10 +108,9 @@ class Daemon:
             progress = asyncio.create_task(ProgressReporter(lambda: self.topology.status()).run())
         try:
             if self.config.root.api.enabled and not self.once:
-                from pipeline.api import ApiServer
+                from pipeline.api import start_api
 
-                api = ApiServer(self)
-                await api.start(self.config.root.api.address)
+                api = await start_api(self, self.config.root.api)
             while True:
                 await self._run_topology()
                 if self._next_config is None or self._stop.is_set():

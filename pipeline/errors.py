@@ -8,7 +8,8 @@
   is logged as a warning with its message only, since it is expected.
 - StartError: the destination refuses a sink's setup, and retrying will not
   help until someone acts: a missing topic with `create_topics: false`,
-  refused credentials, a rejected index template. With `--once` the run stops
+  refused credentials, an untrusted certificate, a rejected index template.
+  Sources raise it too (a Kafka source whose TLS or SASL is refused). With `--once` the run stops
   with one clear line and exit code 2; as a daemon it is logged at error
   level, shown by `/ready`, and retried with backoff (someone may fix it).
 - Any other exception from `start` or `send` is retried the same way (a log
@@ -40,17 +41,19 @@ class TransientError(PipelineError):
 
 
 class StartError(PipelineError):
-    """A destination refuses a sink's setup; `key` is the option to look at (relative to the sink)."""
+    """A destination (or a source's server) refuses our setup; `key` is the option to look at
+    (relative to the component). Refused TLS and credentials are StartErrors too."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
         self.message = message
-        self.component: str | None = None  # set by the driver
+        self.component: str | None = None  # set by the driver (or the source)
+        self.section = "sinks"  # "sources" when a source raises it
 
     def problem(self, config_path: str) -> str:
         """The line the CLI prints: `FILE: sinks.NAME.KEY: message`."""
-        where = f"sinks.{self.component}.{self.key}" if self.component else self.key
+        where = f"{self.section}.{self.component}.{self.key}" if self.component else self.key
         return f"{config_path}: {where}: {self.message}"
 
 

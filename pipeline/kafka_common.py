@@ -9,44 +9,24 @@ and are read only here, when the client is built: never logged or printed.
 
 from __future__ import annotations
 
-import ssl
+import asyncio
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model
-from pipeline.errors import ConfigError
+from pipeline.errors import StartError
 from pipeline.secrets import secret_value
+from pipeline.tls import TlsOptions, client_context, refusal
 from pipeline.units import Duration
 from pipeline.urls import HostPort
 
 
-class TlsOptions(Model):
-    enabled: bool = Field(default=True, description="Connect over TLS (security protocol SSL / SASL_SSL).")
-    ca_file: Path | None = Field(
-        default=None,
-        description="PEM file of the CA(s) that signed the brokers' certificates. Unset: the system trust store.",
-        examples=["/etc/kafka/ca.pem"],
-    )
-    cert_file: Path | None = Field(
-        default=None, description="Client certificate (PEM) for mutual TLS.", examples=["/etc/kafka/client.pem"]
-    )
-    key_file: Path | None = Field(
-        default=None, description="Private key (PEM) of `cert_file`.", examples=["/etc/kafka/client.key"]
-    )
-    key_password: SecretStr | None = Field(default=None, description="Password of an encrypted `key_file`.")
-    verify: bool = Field(
-        default=True,
-        description="Verify the brokers' certificates and host names. "
-        "false is for tests only: it gives up protection against a man in the middle.",
-    )
+class KafkaTlsOptions(TlsOptions):
+    """The shared TLS options (pipeline/tls.py), plus `enabled`: Kafka addresses carry no scheme."""
 
-    @model_validator(mode="after")
-    def _key_needs_cert(self) -> TlsOptions:
-        if self.key_file is not None and self.cert_file is None:
-            raise ValueError("key_file needs cert_file")
-        return self
+    enabled: bool = Field(default=True, description="Connect over TLS (security protocol SSL / SASL_SSL).")
 
 
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -87,7 +67,11 @@ class KafkaConnectionOptions(Model):
     request_timeout: Duration = Field(
         default=30.0, gt=0, description="Timeout of one request to a broker.", examples=["30s"]
     )
-    tls: TlsOptions | None = Field(default=None, description="TLS to the brokers. Unset: plaintext.")
+    tls: KafkaTlsOptions | None = Field(
+        default=None,
+        description="TLS to the brokers (the shared TLS options, see docs/security.md). Unset: plaintext.",
+        examples=[{"ca_file": "/etc/kafka/ca.pem"}],
+    )
     sasl: SaslOptions | None = Field(default=None, description="SASL authentication. Unset: none.")
 
     @field_validator("bootstrap_servers", mode="before")
@@ -103,27 +87,6 @@ def security_protocol(options: KafkaConnectionOptions) -> str:
     if options.sasl is not None:
         return "SASL_SSL" if tls else "SASL_PLAINTEXT"
     return "SSL" if tls else "PLAINTEXT"
-
-
-def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
-    """Build the TLS context; raise ConfigError naming the key whose file is unusable."""
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError([f"tls.ca_file: cannot load {tls.ca_file}: {exc}"]) from None
-    if tls.cert_file is not None:
-        password = tls.key_password.get_secret_value() if tls.key_password else None
-        try:
-            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None, password)
-        except (OSError, ssl.SSLError) as exc:
-            # The message names files, never the password.
-            raise ConfigError(
-                [f"tls.cert_file: cannot load {tls.cert_file} / {tls.key_file}: {type(exc).__name__}"]
-            ) from None
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def sasl_password(sasl: SaslOptions) -> str:
@@ -144,7 +107,7 @@ def client_kwargs(options: KafkaConnectionOptions, component: str) -> dict[str, 
         "security_protocol": security_protocol(options),
     }
     if options.tls is not None and options.tls.enabled:
-        kwargs["ssl_context"] = ssl_context(options.tls)
+        kwargs["ssl_context"] = client_context(options.tls)
     if options.sasl is not None:
         kwargs["sasl_mechanism"] = options.sasl.mechanism
         kwargs["sasl_plain_username"] = options.sasl.username
@@ -156,3 +119,59 @@ def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a client error for logs and /ready."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# Broker error classes that mean "these credentials are refused" (aiokafka's SASL errors).
+_AUTH_ERRORS = ("SaslAuthenticationFailed", "AuthenticationFailedError", "IllegalSaslStateError")
+
+
+async def diagnose(kwargs: dict[str, Any]) -> StartError | None:
+    """Why a client cannot bootstrap, when the reason is permanent (TLS or SASL refused).
+
+    aiokafka's bootstrap reports only "Unable to bootstrap" (the real cause goes
+    to its log), so this opens one connection to each bootstrap server itself,
+    the same way, and classifies what it raises. None: nothing permanent found
+    (a broker down or slow is retried)."""
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import UnsupportedSaslMechanismError
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    servers = [str(s) for s in kwargs["bootstrap_servers"]]
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        conn: Any = None
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(
+                    host.strip("[]"),
+                    int(port),
+                    client_id=kwargs["client_id"],
+                    request_timeout_ms=kwargs["request_timeout_ms"],
+                    ssl_context=kwargs.get("ssl_context"),
+                    security_protocol=kwargs["security_protocol"],
+                    sasl_mechanism=kwargs.get("sasl_mechanism", "PLAIN"),
+                    sasl_plain_username=kwargs.get("sasl_plain_username"),
+                    sasl_plain_password=kwargs.get("sasl_plain_password"),
+                ),
+                kwargs["request_timeout_ms"] / 1000,
+            )
+            # With TLS 1.3 a refused client certificate shows only on the first read.
+            await asyncio.wait_for(conn.send(MetadataRequest[0]([])), kwargs["request_timeout_ms"] / 1000)
+        except UnsupportedSaslMechanismError:
+            mechanism = kwargs.get("sasl_mechanism")
+            return StartError("sasl.mechanism", f"{server}: the broker does not offer SASL mechanism {mechanism}")
+        except Exception as exc:
+            tls = refusal(exc)
+            if tls is not None:
+                return StartError(tls[0], f"{server}: {tls[1]}")
+            if type(exc).__name__ in _AUTH_ERRORS:
+                user = kwargs.get("sasl_plain_username")
+                return StartError(
+                    "sasl.password",
+                    f"{server}: authentication refused for user {user!r} "
+                    f"({kwargs.get('sasl_mechanism')}): wrong user name or password",
+                )
+        finally:
+            if conn is not None:
+                conn.close()
+    return None

@@ -5,7 +5,8 @@ batch settles, so a settled batch is on disk. Each path has its own outcome:
 one that cannot be written now (a missing permission, a full disk, a folder
 that is a file) holds back only its events, which are retried; a name the
 file system can never take (too long, a NUL byte) dead-letters its events.
-Only when no path at all could be written does the send raise.
+Only when no path at all could be written does the send raise. Files are created with `mode`
+(0644 by default: output is meant for other readers; see docs/security.md).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 from collections import OrderedDict
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from pipeline.atomicfile import make_dirs
 from pipeline.config import SinkConfig
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
@@ -25,6 +29,24 @@ from pipeline.registry import register
 from pipeline.sink import Outcome
 from pipeline.template import Template
 from sinks.encoding import ENCODE_ERRORS, json_line, unencodable
+
+
+def _octal_mode(value: Any) -> Any:
+    """ "0640" (or YAML's unquoted 0640, read as the octal number 416) -> "0640"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 0o777:
+            raise ValueError("a mode between 0000 and 0777")
+        value = f"{value:04o}"
+    if isinstance(value, str):
+        if not re.fullmatch(r"0?[0-7]{3}", value.strip()):
+            raise ValueError('an octal mode such as "0640"')
+        value = f"{int(value.strip(), 8):04o}"
+        if int(value, 8) & 0o002:
+            raise ValueError("world-writable output files are refused (drop the o+w bit)")
+    return value
+
+
+FileMode = Annotated[str, BeforeValidator(_octal_mode)]
 
 
 class FileSinkConfig(SinkConfig):
@@ -36,6 +58,13 @@ class FileSinkConfig(SinkConfig):
     )
     fsync: bool = Field(default=True, description="fsync each write before settling (durable delivery).")
     max_open_files: int = Field(default=64, gt=0, description="File handles kept open (LRU).")
+    mode: FileMode = Field(
+        default="0644",
+        description="Permissions of the files created (octal). Output is user data "
+        "meant for other readers, hence 0644 by default; the umask can only remove bits. Folders created for it "
+        "get the same bits plus x where r is set (0644 -> 0755, 0640 -> 0750). World-writable modes are refused.",
+        examples=["0644", "0640", "0600"],
+    )
 
 
 class FileSink:
@@ -47,6 +76,8 @@ class FileSink:
         except ValueError as exc:
             raise ConfigError([f"path: {exc}"]) from None
         self._fds: OrderedDict[str, int] = OrderedDict()
+        self._mode = mode = int(config.mode, 8)
+        self._dir_mode = mode | ((mode & 0o444) >> 2)  # x where r: 0644 -> 0755, 0640 -> 0750
 
     async def start(self) -> None:
         return None
@@ -118,8 +149,8 @@ class FileSink:
             return fd
         parent = os.path.dirname(path)
         if parent:
-            os.makedirs(parent, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            make_dirs(Path(parent), self._dir_mode)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._mode)
         self._fds[path] = fd
         if len(self._fds) > self.config.max_open_files:
             _, old = self._fds.popitem(last=False)

@@ -47,7 +47,7 @@ from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import DEFAULT_LOG_TYPE, Batch, Event
-from pipeline.kafka_common import client_kwargs, describe_error
+from pipeline.kafka_common import client_kwargs, describe_error, diagnose
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
 from pipeline.registry import register
@@ -55,6 +55,7 @@ from pipeline.retry import Backoff
 from pipeline.sources.base import SourceContext
 from pipeline.sources.kafka_config import KafkaSourceConfig
 from pipeline.sources.kafka_offsets import PartitionTracker, Ranges, releaser
+from pipeline.tls import warn_if_unverified
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class KafkaSource:
     async def _start(self, ctx: SourceContext) -> bool:
         """Start the consumer, retrying with backoff; False if shut down first."""
         backoff = Backoff(0.5, 30.0)
+        warn_if_unverified(self.log, self.config.tls, ",".join(self.config.bootstrap_servers))
         while not ctx.shutdown.is_set():
             consumer = self._new_consumer()
             try:
@@ -134,6 +136,18 @@ class KafkaSource:
             except (KafkaError, OSError) as exc:
                 await self._stop_consumer(consumer)
                 delay = backoff.next_delay()
+                refused = await diagnose(self._client_kwargs)
+                if refused is not None:
+                    # TLS or SASL refused: ends a --once run (exit 2); a daemon says so and retries.
+                    refused.component, refused.section = self.name, "sources"
+                    if ctx.once:
+                        raise refused from None
+                    self.log.error(
+                        "kafka consumer cannot start: the broker refuses our TLS or credentials; retrying",
+                        extra={"error": str(refused), "retry_in_s": round(delay, 3)},
+                    )
+                    await _sleep_or_shutdown(ctx, delay)
+                    continue
                 self.log.warning(
                     "kafka consumer cannot start, retrying",
                     extra={"error": describe_error(exc), "retry_in_s": round(delay, 3)},

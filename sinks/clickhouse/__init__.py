@@ -25,13 +25,13 @@ from typing import Any
 from prometheus_client import Counter
 
 from pipeline.context import BuildContext
-from pipeline.errors import TransientError
+from pipeline.errors import StartError, TransientError
 from pipeline.event import Event
 from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.secrets import secret_value
 from pipeline.sink import Outcome
-from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe
+from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe, refused_at_start
 from sinks.clickhouse.config import ClickHouseSinkConfig, resolve_target
 from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, schema_key, to_columns
 from sinks.clickhouse.table import json_value
@@ -107,6 +107,9 @@ class ClickHouseSink:
         try:
             await self.client.open()
         except Exception as exc:
+            refused = refused_at_start(exc)
+            if refused is not None:  # untrusted certificate or refused credentials: StartError
+                raise StartError(refused[0], f"{self.target.describe()}: {refused[1]}") from None
             hint = " (another process holds this chDB directory?)" if "lock" in str(exc).lower() else ""
             raise TransientError(f"cannot open {self.target.describe()}: {describe(exc)}{hint}") from exc
         await self._prepare_tables()

@@ -13,6 +13,7 @@ a client that fails the way a server can't be made to fail on demand.
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ from typing import Any, Literal, Protocol, cast
 
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
+from pipeline.atomicfile import ensure_dir
+from pipeline.tls import TlsOptions, client_context, refusal
 from sinks.clickhouse.config import ClickHouseSinkConfig, Target
 
 
@@ -52,22 +55,36 @@ def default_factory(target: Target, config: ClickHouseSinkConfig, password: str 
     import clickhouse_connect
 
     if target.embedded:
+        if target.path is not None:
+            ensure_dir(target.path)  # owner-only: chDB creates what is inside with the process umask
         client = clickhouse_connect.get_client(interface="chdb", path=str(target.path) if target.path else None)
     else:
         kwargs: dict[str, Any] = {
             "connect_timeout": config.connect_timeout,
             "send_receive_timeout": config.send_receive_timeout,
-            "verify": config.verify,
             # Several worker threads share this client; a session id would serialise them server-side.
             "autogenerate_session_id": False,
             "query_retries": 0,  # retries are the driver's job (backoff, metrics)
         }
         if password is not None:
             kwargs["password"] = password
-        if config.ca_file is not None:
-            kwargs["ca_cert"] = str(config.ca_file)
+        if target.server_dsn.lower().startswith("https:"):
+            # clickhouse-connect ignores a DSN's scheme (only ports 443/8443 or `secure` mean TLS):
+            # without this an https:// DSN on another port went out as plain HTTP, password and all.
+            kwargs["interface"] = "https"
+            kwargs["pool_mgr"] = tls_pool(config)
         client = clickhouse_connect.get_client(dsn=target.server_dsn, **kwargs)
     return cast(SyncClient, client)
+
+
+def tls_pool(config: ClickHouseSinkConfig) -> Any:
+    """A urllib3 pool on our own TLS context (pipeline/tls.py), so ClickHouse checks certificates the
+    way every other client does; clickhouse-connect's own TLS keywords cannot take a key password."""
+    from clickhouse_connect.driver.httputil import get_pool_manager
+
+    tls = config.tls or TlsOptions()
+    # cert_reqs follows the context: urllib3 applies it to the context it is given.
+    return get_pool_manager(ssl_context=client_context(tls), verify=tls.verify, maxsize=8)
 
 
 # -- error classification -------------------------------------------------------------
@@ -142,6 +159,24 @@ def classify(exc: BaseException) -> ErrorKind:
     if isinstance(exc, _CLIENT_DATA_ERRORS):
         return "data"
     return "transient"
+
+
+_HTTP_REFUSED = re.compile(r"HTTP status (401|403)\b")
+
+
+def refused_at_start(exc: BaseException) -> tuple[str, str] | None:
+    """(key, reason) when opening the connection failed for good: TLS refused (pipeline.tls.refusal),
+    or credentials refused (ClickHouse's AUTHENTICATION_FAILED / ACCESS_DENIED, or a proxy's 401/403)."""
+    tls = refusal(exc)
+    if tls is not None:
+        return tls
+    if isinstance(exc, DatabaseError):
+        code = getattr(exc, "code", None)
+        match = _HTTP_REFUSED.search(str(exc))
+        if code in (497, 516) or match:
+            status = f"HTTP {match.group(1)}" if match else f"code {code}"
+            return "password", f"credentials refused ({status})"
+    return None
 
 
 def describe(exc: BaseException) -> str:

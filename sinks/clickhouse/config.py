@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import SinkConfig
 from pipeline.event import DEFAULT_LOG_TYPE
+from pipeline.tls import TlsOptions
 from pipeline.units import Duration
 from pipeline.urls import check_http_url
 
@@ -103,11 +104,11 @@ class ClickHouseSinkConfig(SinkConfig):
     )
     connect_timeout: Duration = Field(default=10.0, gt=0, description="Server connect timeout.", examples=["10s"])
     send_receive_timeout: Duration = Field(default=60.0, gt=0, description="Server request timeout.", examples=["60s"])
-    verify: bool = Field(default=True, description="Verify the server's TLS certificate (https).")
-    ca_file: Path | None = Field(
+    tls: TlsOptions | None = Field(
         default=None,
-        description="CA bundle for the server's TLS certificate.",
-        examples=["/etc/ssl/certs/clickhouse-ca.pem"],
+        description="TLS to an https server: CA, client certificate, verification (the shared TLS options, "
+        "see docs/security.md). Unset: the system trust store, verification on. Not used by chDB.",
+        examples=[{"ca_file": "/etc/ssl/certs/clickhouse-ca.pem"}],
     )
 
     @field_validator("dsn")

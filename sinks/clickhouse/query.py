@@ -23,8 +23,9 @@ from typing import Any, TextIO
 
 import orjson
 
+from pipeline.api import local_client_context, local_headers, local_url
 from pipeline.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from pipeline.config import load_config
+from pipeline.config import ApiConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.metrics import Metrics
 from sinks.clickhouse import ClickHouseSink
@@ -92,7 +93,7 @@ def main(config_path: str, sql: str, sink_name: str | None = None, out: TextIO |
     try:
         answer = None
         if sink.target.embedded and config.root.api.enabled:
-            answer = through_daemon(config.root.api.address, name, sql)
+            answer = through_daemon(config.root.api, name, sql)
         if answer is None:
             answer = asyncio.run(direct())
     except QueryFailed as exc:
@@ -109,16 +110,18 @@ class QueryFailed(Exception):
     """The statement could not run; the message is what the operator reads."""
 
 
-def through_daemon(address: str, sink: str, sql: str) -> dict[str, Any] | None:
-    """The daemon's answer to `POST /query`, or None when no daemon listens at `address`."""
+def through_daemon(api: ApiConfig, sink: str, sql: str) -> dict[str, Any] | None:
+    """The daemon's answer to `POST /query`, or None when no daemon listens at `api.address`
+    (with the API token, over TLS when the API serves it)."""
+    address = api.address
     request = urllib.request.Request(
-        f"http://{address}/query",
+        local_url(api, "/query"),
         data=orjson.dumps({"sink": sink, "sql": sql}),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **local_headers(api)},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=DAEMON_TIMEOUT_S) as resp:
+        with urllib.request.urlopen(request, timeout=DAEMON_TIMEOUT_S, context=local_client_context(api)) as resp:
             answer: dict[str, Any] = orjson.loads(resp.read())
             return answer
     except urllib.error.HTTPError as exc:

@@ -27,12 +27,14 @@ from prometheus_client import Counter
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Event
+from pipeline.httpauth import basic_credentials, bearer_token
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.registry import register
 from pipeline.secrets import secret_value
 from pipeline.sink import Outcome
 from pipeline.template import Template
+from pipeline.tls import TlsOptions, client_context, refusal, warn_if_unverified
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
@@ -50,7 +52,7 @@ __all__ = ["ElasticsearchSink", "ElasticsearchSinkConfig", "build"]
 
 log = logging.getLogger(__name__)
 
-Auth = dict[str, Any]  # keyword arguments of AsyncElasticsearch: basic_auth / api_key / bearer_auth
+Auth = dict[str, Any]  # keyword arguments of AsyncElasticsearch: basic_auth / api_key / bearer_auth, ssl_context
 ClientFactory = Callable[[ElasticsearchSinkConfig, Auth], AsyncElasticsearch]
 
 _COUNTERS: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
@@ -83,11 +85,6 @@ def default_client(config: ElasticsearchSinkConfig, auth: Auth) -> AsyncElastics
         "serializers": {"application/json": OrjsonSerializer()},
         **auth,
     }
-    if config.ca_file is not None:
-        kwargs["ca_certs"] = str(config.ca_file)
-    if not config.verify:
-        kwargs["verify_certs"] = False
-        kwargs["ssl_show_warn"] = False
     return AsyncElasticsearch(list(config.hosts), **kwargs)
 
 
@@ -133,12 +130,16 @@ class ElasticsearchSink:
         namer = IndexNamer(template, {"log_type": config.default_log_type})
         self.encoder = BulkEncoder(namer, config.bulk_max_bytes, max_doc_bytes=config.max_document_bytes)
         self.template_body = ecs_template_body(config) if config.template.schema_ == "ecs" else template_body(config)
-        self._auth = read_auth(config)
+        self._auth = read_auth(config)  # ConfigError on unreadable secret or TLS files
+        if any(str(h).lower().startswith("https:") for h in config.hosts):
+            # Our own context: the client's default skips the host-name check for IP addresses.
+            self._auth["ssl_context"] = client_context(config.tls or TlsOptions())
         self._factory = client_factory or default_client
         self._client: AsyncElasticsearch | None = None
         self._closed = False  # after aclose, only start() opens a client again (not a late healthcheck)
         self._hosts = ", ".join(redact_host(h) for h in config.hosts)
         self._items = items_counter(metrics)
+        self._started_once = False
 
     @property
     def client(self) -> AsyncElasticsearch:
@@ -151,8 +152,12 @@ class ElasticsearchSink:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._closed = False
+        if not self._started_once:
+            self._started_once = True
+            warn_if_unverified(self.log, self.config.tls, self._hosts)
         opts = self.config.template
         if not opts.install:
+            await self._check_access()
             return
         try:
             try:
@@ -169,6 +174,8 @@ class ElasticsearchSink:
                 written = await install(self.client, opts.name, self.template_body)
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else 0
+            if status in (401, 403):
+                raise self._auth_refused(exc) from None
             if status == 400:  # the template itself is refused (e.g. a same-priority overlap): fix the config
                 hint = (
                     " (this cluster has no match_only_text type: set template.text_type to auto or text)"
@@ -180,9 +187,34 @@ class ElasticsearchSink:
                 ) from None
             raise TransientError(f"installing index template {opts.name!r}: {api_error_text(exc)}") from exc
         except TransportError as exc:
+            tls = refusal(exc)
+            if tls is not None:
+                raise StartError(tls[0], f"{self._hosts}: {tls[1]}") from None
             raise TransientError(f"installing index template {opts.name!r} on {self._hosts}: {exc}") from exc
         if written:
             self.log.info("index template installed", extra={"template": opts.name})
+
+    async def _check_access(self) -> None:
+        """With no template to install, one request still proves TLS and credentials at start."""
+        try:
+            await self.client.options(request_timeout=5).cluster.health()
+        except ApiError as exc:
+            if exc.meta is not None and exc.meta.status in (401, 403):
+                raise self._auth_refused(exc) from None
+        except TransportError as exc:
+            tls = refusal(exc)
+            if tls is not None:
+                raise StartError(tls[0], f"{self._hosts}: {tls[1]}") from None
+            raise TransientError(f"elasticsearch unreachable at {self._hosts}: {exc}") from exc
+
+    def _auth_refused(self, exc: ApiError) -> StartError:
+        status = exc.meta.status if exc.meta is not None else 0
+        schemes = self.config.auth_schemes() + (["api_key"] if self.config.api_key or self.config.api_key_file else [])
+        key = {"basic": "password", "bearer_token": "bearer_token", "api_key": "api_key"}.get(
+            schemes[0] if schemes else "", "username"
+        )
+        what = "credentials refused" if status == 401 else "access forbidden for these credentials"
+        return StartError(key, f"{self._hosts}: HTTP {status}: {what}")
 
     async def healthcheck(self) -> None:
         try:
@@ -284,13 +316,13 @@ class ElasticsearchSink:
 
 
 def read_auth(config: ElasticsearchSinkConfig) -> Auth:
-    password = secret_value(config.password, config.password_file, "password")
-    if config.username and password is not None:
-        return {"basic_auth": (config.username, password)}
+    basic = basic_credentials(config)
+    if basic is not None:
+        return {"basic_auth": basic}
     api_key = secret_value(config.api_key, config.api_key_file, "api_key")
     if api_key is not None:
         return {"api_key": api_key}
-    token = secret_value(config.bearer_token, config.bearer_token_file, "bearer_token")
+    token = bearer_token(config)
     if token is not None:
         return {"bearer_auth": token}
     return {}

@@ -9,7 +9,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model, SinkConfig
 from pipeline.event import DEFAULT_LOG_TYPE
+from pipeline.httpauth import HttpAuthOptions
 from pipeline.template import check_name_template
+from pipeline.tls import TlsOptions
 from pipeline.units import ByteSize, Duration
 from pipeline.urls import HttpUrl
 
@@ -63,7 +65,7 @@ class IndexTemplateOptions(Model):
     )
 
 
-class ElasticsearchSinkConfig(SinkConfig):
+class ElasticsearchSinkConfig(SinkConfig, HttpAuthOptions):
     type: Literal["elasticsearch"]
     hosts: list[HttpUrl] = Field(
         default_factory=lambda: ["http://127.0.0.1:9200"],
@@ -71,29 +73,18 @@ class ElasticsearchSinkConfig(SinkConfig):
         description="Elasticsearch nodes (scheme, host, port).",
         examples=[["https://es-1:9200", "https://es-2:9200"]],
     )
-    username: str | None = Field(
-        default=None, description="Basic auth user (with password or password_file).", examples=["pipeline"]
-    )
-    password: SecretStr | None = Field(default=None, description="Basic auth password.", examples=["${ES_PASSWORD}"])
-    password_file: Path | None = Field(
-        default=None, description="File holding the basic auth password.", examples=["/run/secrets/es-password"]
-    )
     api_key: SecretStr | None = Field(
         default=None, description="API key (the base64 `id:key` form).", examples=["${ES_API_KEY}"]
     )
     api_key_file: Path | None = Field(
         default=None, description="File holding the API key.", examples=["/run/secrets/es-api-key"]
     )
-    bearer_token: SecretStr | None = Field(
-        default=None, description="Bearer (service account) token.", examples=["${ES_TOKEN}"]
+    tls: TlsOptions | None = Field(
+        default=None,
+        description="TLS to https hosts: CA, client certificate, verification (the shared TLS options, see "
+        "docs/security.md). Unset: the system trust store, verification on.",
+        examples=[{"ca_file": "/etc/ssl/certs/es-ca.pem"}],
     )
-    bearer_token_file: Path | None = Field(
-        default=None, description="File holding the bearer token.", examples=["/run/secrets/es-token"]
-    )
-    ca_file: Path | None = Field(
-        default=None, description="CA bundle to verify the nodes' certificates.", examples=["/etc/ssl/certs/es-ca.pem"]
-    )
-    verify: bool = Field(default=True, description="Verify TLS certificates (https hosts).")
     mode: Literal["index", "data_stream"] = Field(
         default="index",
         description="`index`: write to the index rendered from `index` (one per log type and "
@@ -157,18 +148,12 @@ class ElasticsearchSinkConfig(SinkConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> ElasticsearchSinkConfig:
-        pairs = (("password", "password_file"), ("api_key", "api_key_file"), ("bearer_token", "bearer_token_file"))
-        for a, b in pairs:
-            if getattr(self, a) is not None and getattr(self, b) is not None:
-                raise ValueError(f"set {a} or {b}, not both")
-        schemes = [
-            name
-            for name, (a, b) in zip(("basic", "api_key", "bearer_token"), pairs, strict=True)
-            if getattr(self, a) is not None or getattr(self, b) is not None
-        ]
-        has_password = self.password is not None or self.password_file is not None
-        if has_password != bool(self.username):
-            raise ValueError("basic authentication needs both username and password (or password_file)")
+        # Basic auth and bearer tokens are checked by HttpAuthOptions; the API key is ours.
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set api_key or api_key_file, not both")
+        schemes = self.auth_schemes()
+        if self.api_key is not None or self.api_key_file is not None:
+            schemes.append("api_key")
         if len(schemes) > 1:
             raise ValueError(f"choose one authentication: {' / '.join(schemes)}")
         if self.mode == "data_stream" and "index" in self.model_fields_set and "%" in self.index:

@@ -51,10 +51,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.event import Event
-from pipeline.kafka_common import client_kwargs, describe_error
+from pipeline.kafka_common import client_kwargs, describe_error, diagnose
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats
 from pipeline.sink import Outcome
+from pipeline.tls import warn_if_unverified
 from sinks.kafka.config import BUILTIN_LOG_TYPES, KafkaSinkConfig
 from sinks.kafka.records import Headers, RecordEncoder
 
@@ -113,6 +114,7 @@ class KafkaSink:
         self._partitioner = DefaultPartitioner()
         self._turns: dict[str, int] = {}  # per topic, the round-robin turn of unkeyed sends
         self._closed = False  # after aclose, only start() makes a producer again (not a late send)
+        self._tls_warned = False
 
     # -- lifecycle ---------------------------------------------------------
     def _new_producer(self) -> Any:
@@ -133,8 +135,11 @@ class KafkaSink:
         producer = self._new_producer()
         try:
             await producer.start()
-        except BaseException:
+        except BaseException as exc:
             await self._stop_producer(producer)
+            refused = await diagnose(self._client_kwargs) if isinstance(exc, KafkaError | OSError) else None
+            if refused is not None:  # TLS or SASL refused: permanent, one clear line
+                raise refused from None
             raise
         self._producer = producer
         self._producer_generation += 1
@@ -187,6 +192,9 @@ class KafkaSink:
     async def start(self) -> None:
         self._closed = False
         if self._producer is None:
+            if not self._tls_warned:
+                self._tls_warned = True
+                warn_if_unverified(self.log, self.config.tls, ",".join(self.config.bootstrap_servers))
             await self._start_producer()
         if self.config.create_topics:
             await self._create_topics(self.topics_to_create)

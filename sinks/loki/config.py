@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipeline.config import Model, SinkConfig
+from pipeline.config import SinkConfig
+from pipeline.httpauth import HttpAuthOptions
 from pipeline.template import Template
+from pipeline.tls import TlsOptions
 from pipeline.units import Duration
 from pipeline.urls import check_http_url
 
@@ -33,33 +34,7 @@ def _check_name(kind: str, name: str) -> None:
         raise ValueError(f"{kind} name {name!r} is invalid: letters, digits and `_`, not starting with a digit or `__`")
 
 
-class LokiTlsOptions(Model):
-    ca_file: Path | None = Field(
-        default=None,
-        description="PEM file of the CA(s) that signed the server's certificate. Unset: the system trust store.",
-        examples=["/etc/loki/ca.pem"],
-    )
-    cert_file: Path | None = Field(
-        default=None, description="Client certificate (PEM) for mutual TLS.", examples=["/etc/loki/client.pem"]
-    )
-    key_file: Path | None = Field(
-        default=None, description="Private key (PEM) of `cert_file`.", examples=["/etc/loki/client.key"]
-    )
-    key_password: SecretStr | None = Field(default=None, description="Password of an encrypted `key_file`.")
-    verify: bool = Field(
-        default=True,
-        description="Verify the server's certificate and host name. "
-        "false is for tests only: it gives up protection against a man in the middle.",
-    )
-
-    @model_validator(mode="after")
-    def _key_needs_cert(self) -> LokiTlsOptions:
-        if self.key_file is not None and self.cert_file is None:
-            raise ValueError("key_file needs cert_file")
-        return self
-
-
-class LokiSinkConfig(SinkConfig):
+class LokiSinkConfig(SinkConfig, HttpAuthOptions):
     type: Literal["loki"]
     endpoint: str = Field(
         default="http://127.0.0.1:3100",
@@ -111,31 +86,12 @@ class LokiSinkConfig(SinkConfig):
         description="Tenant (`X-Scope-OrgID` header) of a multi-tenant Loki.",
         examples=["team-a"],
     )
-    username: str | None = Field(
-        default=None, description="Basic auth user (with password or password_file).", examples=["12345"]
-    )
-    password: SecretStr | None = Field(
-        default=None, description="Basic auth password; use `${ENV_VAR}` interpolation.", examples=["${LOKI_PASSWORD}"]
-    )
-    password_file: Path | None = Field(
-        default=None,
-        description="File holding the basic auth password (trailing newline stripped).",
-        examples=["/run/secrets/loki-password"],
-    )
-    bearer_token: SecretStr | None = Field(
-        default=None, description="Bearer token (`Authorization: Bearer ...`).", examples=["${LOKI_TOKEN}"]
-    )
-    bearer_token_file: Path | None = Field(
-        default=None,
-        description="File holding the bearer token (read at start).",
-        examples=["/run/secrets/loki-token"],
-    )
     headers: dict[str, str] = Field(
         default_factory=dict,
         description="Extra request headers (not secrets: use the auth options for those).",
         examples=[{"AccountID": "12", "ProjectID": "34"}],
     )
-    tls: LokiTlsOptions | None = Field(
+    tls: TlsOptions | None = Field(
         default=None, description="TLS settings for an https endpoint. Unset: the system trust store, verified."
     )
     request_timeout: Duration = Field(default=30.0, gt=0, description="Timeout of one request.", examples=["30s"])
@@ -228,15 +184,6 @@ class LokiSinkConfig(SinkConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> LokiSinkConfig:
-        pairs = (("password", "password_file"), ("bearer_token", "bearer_token_file"))
-        for a, b in pairs:
-            if getattr(self, a) is not None and getattr(self, b) is not None:
-                raise ValueError(f"set {a} or {b}, not both")
-        has_password = self.password is not None or self.password_file is not None
-        if has_password != bool(self.username):
-            raise ValueError("basic authentication needs both username and password (or password_file)")
-        if has_password and (self.bearer_token is not None or self.bearer_token_file is not None):
-            raise ValueError("choose one authentication: basic / bearer_token")
         if self.compression == "gzip" and self.encoding == "protobuf":
             raise ValueError("compression: gzip applies to encoding: json (protobuf bodies are always snappy)")
         both = sorted(set(self.labels) & set(self.metadata_templates))

@@ -21,25 +21,24 @@ events not yet accepted are retried (`Outcome.retry`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import ssl
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from prometheus_client import Counter
 
 from pipeline import __version__
-from pipeline.errors import ConfigError, TransientError
-from pipeline.kafka_common import TlsOptions, ssl_context
+from pipeline.errors import StartError, TransientError
+from pipeline.httpauth import authorization
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.sink import Outcome
+from pipeline.tls import TlsOptions, client_context, refusal, warn_if_unverified
 from sinks.loki.config import LokiSinkConfig
 from sinks.loki.encoding import JSON_TYPE, PROTOBUF_TYPE, ProtobufEncoder, encode_json, gzip
 from sinks.loki.streams import Grouped, Stream, StreamMapper
@@ -91,17 +90,6 @@ def default_session(config: LokiSinkConfig, context: ssl.SSLContext | None) -> a
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=config.request_timeout))
 
 
-def _secret(value: Any, path: Path | None, key: str) -> str | None:
-    if value is not None:
-        return str(value.get_secret_value())
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
-
-
 def request_headers(config: LokiSinkConfig) -> dict[str, str]:
     """Headers of every push: content type and encoding, tenant, auth, the user's extras."""
     headers = {"User-Agent": f"pipeline/{__version__}", **config.headers}
@@ -110,31 +98,17 @@ def request_headers(config: LokiSinkConfig) -> dict[str, str]:
         headers["Content-Encoding"] = "gzip"
     if config.tenant_id:
         headers["X-Scope-OrgID"] = config.tenant_id
-    password = _secret(config.password, config.password_file, "password")
-    if config.username and password is not None:
-        token = base64.b64encode(f"{config.username}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    bearer = _secret(config.bearer_token, config.bearer_token_file, "bearer_token")
-    if bearer is not None:
-        headers["Authorization"] = f"Bearer {bearer}"
+    auth = authorization(config)  # ConfigError naming the key when a secret file is unreadable
+    if auth is not None:
+        headers["Authorization"] = auth
     return headers
 
 
 def tls_context(config: LokiSinkConfig) -> ssl.SSLContext | None:
-    """The TLS context of an https endpoint with `tls` options (None: aiohttp's default, verified)."""
-    tls = config.tls
-    if tls is None:
+    """The TLS context of an https endpoint (pipeline/tls.py: verified against the system store by default)."""
+    if not config.endpoint.startswith("https://"):
         return None
-    # One TLS builder for every client (pipeline.kafka_common): same checks, same error keys.
-    return ssl_context(
-        TlsOptions(
-            ca_file=tls.ca_file,
-            cert_file=tls.cert_file,
-            key_file=tls.key_file,
-            key_password=tls.key_password,
-            verify=tls.verify,
-        )
-    )
+    return client_context(config.tls or TlsOptions())
 
 
 @dataclass
@@ -216,7 +190,22 @@ class LokiSink:
         return self._session
 
     async def start(self) -> None:
-        self.session  # noqa: B018  (opened here, on the running loop)
+        """Open the session and probe the server once: a refused certificate or refused credentials are
+        a StartError (they will not fix themselves); a server that is merely down is retried by sends."""
+        warn_if_unverified(self.log, self.config.tls, self.config.endpoint)
+        url = self.config.endpoint + self.config.healthcheck_path
+        try:
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            refused = refusal(exc)
+            if refused is not None:
+                raise StartError(*refused) from None
+            return
+        if status in (401, 403):
+            key = "bearer_token" if self.config.bearer_token or self.config.bearer_token_file else "username"
+            raise StartError(key, f"loki at {self.config.endpoint} refused our credentials (HTTP {status})")
 
     async def healthcheck(self) -> None:
         url = self.config.endpoint + self.config.healthcheck_path

@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.config import Model
+from pipeline.httpauth import HttpAuthOptions
 from pipeline.template import check_template, compile_tree
+from pipeline.tls import TlsOptions
 from pipeline.units import Duration
 from pipeline.urls import check_http_url
 
@@ -65,7 +67,9 @@ class _TargetBase(Model):
         return self.rate_limit
 
 
-class _HttpOptions(Model):
+class _HttpOptions(HttpAuthOptions):
+    """What every HTTP target accepts: headers, basic auth or a bearer token, TLS, a timeout."""
+
     headers: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Request headers. Values are secret (never logged); use ${ENV} for tokens.",
@@ -79,6 +83,18 @@ class _HttpOptions(Model):
         examples=[{"Authorization": "/run/secrets/webhook-auth"}],
     )
     timeout: Duration = Field(default=10.0, gt=0, description="Per-request timeout.")
+    tls: TlsOptions | None = Field(
+        default=None,
+        description="TLS to an https URL: CA, client certificate, verification (the shared TLS options, see "
+        "docs/security.md). Unset: the system trust store, verification on.",
+        examples=[{"ca_file": "/etc/ssl/certs/internal-ca.pem"}],
+    )
+
+    @model_validator(mode="after")
+    def _auth_or_header(self) -> _HttpOptions:
+        if self.auth_schemes() and any(h.lower() == "authorization" for h in [*self.headers, *self.headers_from_files]):
+            raise ValueError("set the Authorization header or username/password/bearer_token, not both")
+        return self
 
 
 class AlertmanagerTarget(_TargetBase, _HttpOptions):
@@ -202,6 +218,11 @@ class _ChatTarget(_TargetBase):
         examples=["{annotations.summary} on {labels.service}"],
     )
     timeout: Duration = Field(default=10.0, gt=0, description="Per-request timeout.")
+    tls: TlsOptions | None = Field(
+        default=None,
+        description="TLS options (the shared TLS options, see docs/security.md), e.g. a private CA of a "
+        "self-hosted chat server. Unset: the system trust store, verification on.",
+    )
     notify_on: list[NotificationKind] = Field(
         default_factory=lambda: list(HTTP_KINDS), description="Notification kinds sent (no `update` by default)."
     )
@@ -266,8 +287,12 @@ class EmailTarget(_TargetBase):
         description="`starttls` (upgrade the connection; fails if the server does not offer it), `tls` "
         "(implicit TLS, port 465) or `none` (a local relay only).",
     )
-    verify: bool = Field(default=True, description="Verify the server's TLS certificate.")
-    ca_file: Path | None = Field(default=None, description="CA bundle to verify the server against.")
+    tls: TlsOptions | None = Field(
+        default=None,
+        description="TLS options for `tls` and `starttls` (the shared TLS options, see docs/security.md). "
+        "Unset: the system trust store, verification on.",
+        examples=[{"ca_file": "/etc/ssl/certs/smtp-ca.pem"}],
+    )
     username: str | None = Field(default=None, description="SMTP login (auth when set).", examples=["alerts"])
     password: SecretStr | None = Field(default=None, description="SMTP password.", examples=["${SMTP_PASSWORD}"])
     password_file: Path | None = Field(default=None, description="A file holding the SMTP password.")

@@ -63,7 +63,7 @@ class DingTalkDelivery(HttpChannel):
         session_factory: SessionFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(name, _HttpOptions(timeout=config.timeout), config.notify_on, session_factory)
+        super().__init__(name, _HttpOptions(timeout=config.timeout, tls=config.tls), config.notify_on, session_factory)
         self._config = config
         self._title = Template(config.title)
         self._text = Template(config.text)

@@ -23,6 +23,7 @@ import aiosmtplib
 from pipeline.errors import ConfigError
 from pipeline.secrets import secret_value
 from pipeline.template import Template
+from pipeline.tls import TlsOptions, client_context
 from sinks.webhook import render
 from sinks.webhook.config_targets import EmailTarget
 from sinks.webhook.httpbase import DeliveryError, Notification
@@ -40,6 +41,8 @@ class EmailDelivery:
         self.group_interval = config.group_interval
         self._config = config
         self._subject = Template(config.subject)
+        # Built once (a ConfigError at build time names an unusable TLS file).
+        self._context = None if config.security == "none" else client_context(config.tls or TlsOptions(), "tls")
 
     async def open(self) -> None:
         return None
@@ -94,14 +97,7 @@ class EmailDelivery:
         return msg
 
     def _tls(self) -> ssl.SSLContext | None:
-        c = self._config
-        if c.security == "none":
-            return None
-        context = ssl.create_default_context(cafile=str(c.ca_file) if c.ca_file else None)
-        if not c.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return self._context
 
     async def deliver(self, notes: list[Notification]) -> None:
         c = self._config

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from pipeline.errors import ConfigError
+from pipeline.httpauth import authorization
 from pipeline.secrets import read_secret_file
+from pipeline.tls import TlsOptions, client_context, refusal
 from sinks.webhook.config_targets import _HttpOptions
 
 Notification = dict[str, Any]
@@ -28,11 +30,15 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 class DeliveryError(Exception):
-    """A delivery failed; `permanent` ones are dropped instead of retried."""
+    """A delivery failed; `permanent` ones are dropped instead of retried.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    `refused` is (option key, reason) when the server refused our TLS or credentials
+    (pipeline.tls.refusal, HTTP 401/403): what a start-time probe turns into a StartError."""
+
+    def __init__(self, message: str, *, permanent: bool = False, refused: tuple[str, str] | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.refused = refused
 
 
 class Target(Protocol):
@@ -66,6 +72,8 @@ class HttpChannel:
         self.notify_on: frozenset[str] = frozenset(notify_on)
         self._options = options
         self._session_factory = session_factory
+        # One TLS context per target, built at build time (ConfigError for an unusable file).
+        self._ssl = client_context(options.tls or TlsOptions(), "tls")
         self._session: aiohttp.ClientSession | None = None
         self._closed = False  # after aclose, only open() makes a session again (not a late check)
         self._timeout = aiohttp.ClientTimeout(total=options.timeout)
@@ -76,7 +84,9 @@ class HttpChannel:
     async def open(self) -> None:
         self._closed = False
         if self._session is None:
-            factory = self._session_factory or (lambda: aiohttp.ClientSession())
+            factory = self._session_factory or (
+                lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl))
+            )
             self._session = factory()
 
     async def aclose(self) -> None:
@@ -88,11 +98,14 @@ class HttpChannel:
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         headers.update({k: v.get_secret_value() for k, v in self._options.headers.items()})
-        for header, path in self._options.headers_from_files.items():
-            try:
+        try:
+            for header, path in self._options.headers_from_files.items():
                 headers[header] = read_secret_file(Path(path), f"headers_from_files.{header}")
-            except ConfigError as exc:  # a rotating secret unreadable now: retried like a failed delivery
-                raise DeliveryError(str(exc)) from None
+            auth = authorization(self._options)
+        except ConfigError as exc:  # a rotating secret unreadable now: retried like a failed delivery
+            raise DeliveryError(str(exc)) from None
+        if auth is not None:
+            headers["Authorization"] = auth
         return headers
 
     async def _request(
@@ -115,6 +128,12 @@ class HttpChannel:
                     return
                 excerpt = (await resp.text(errors="replace"))[:300].strip()
                 permanent = resp.status < 500 and resp.status not in RETRYABLE_STATUS
-                raise DeliveryError(f"{method} {shown}: HTTP {resp.status} {excerpt}", permanent=permanent)
+                refused = ("password", "credentials refused") if resp.status in (401, 403) else None
+                raise DeliveryError(
+                    f"{method} {shown}: HTTP {resp.status} {excerpt}", permanent=permanent, refused=refused
+                )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            tls = refusal(exc)
+            if tls is not None:  # retried (someone may fix the certificate), but said plainly
+                raise DeliveryError(f"{method} {shown}: {tls[1]}", refused=tls) from None
             raise DeliveryError(f"{method} {shown}: {type(exc).__name__}: {exc or 'timeout'}") from None

@@ -27,6 +27,7 @@ from pipeline.errors import TransientError
 from pipeline.event import Event
 from pipeline.logs import component_log
 from pipeline.sink import Outcome
+from pipeline.tls import warn_if_unverified
 from sinks.webhook.aggregate import STATE_VERSION, Aggregator, Notification, Timing
 from sinks.webhook.config import WebhookSinkConfig, target_names
 from sinks.webhook.counting import FrequencyRule, MetricRule, RatioRule, SpikeRule
@@ -71,6 +72,8 @@ class WebhookSink:
         self.max_in_flight = config.max_in_flight
         self._clock = clock
         self.dlq = dlq
+        self._warned_tls = False
+        self._probed: set[str] = set()
         self.rules = [CompiledRule(r) for r in config.rules if not r.windowed]
         self.aggregator = Aggregator(
             self.rules,
@@ -127,8 +130,17 @@ class WebhookSink:
             if data is not None:
                 self._restore(data)
             self._loaded = True
+        if not self._warned_tls:
+            self._warned_tls = True
+            for tname, tconf in zip(target_names(self.config.targets), self.config.targets, strict=True):
+                if tconf.is_enabled():
+                    warn_if_unverified(self.log, getattr(tconf, "tls", None), f"target {tname}")
         for target in self.targets:
             await target.open()
+            probe = getattr(target, "probe_access", None)
+            if probe is not None and target.name not in self._probed:
+                await probe()  # StartError when TLS or credentials are refused
+                self._probed.add(target.name)
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name=f"webhook:{self.name}:ticker")
             self._deliverers = [

@@ -37,7 +37,7 @@ class SlackDelivery(HttpChannel):
     max_batch = 1
 
     def __init__(self, name: str, config: SlackTarget, session_factory: SessionFactory | None = None) -> None:
-        super().__init__(name, _HttpOptions(timeout=config.timeout), config.notify_on, session_factory)
+        super().__init__(name, _HttpOptions(timeout=config.timeout, tls=config.tls), config.notify_on, session_factory)
         self._config = config
         self._title = Template(config.title)
         self._text = Template(config.text)

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 
 from parsers.dates import rfc3339_ms
+from pipeline.atomicfile import FILE_MODE, ensure_dir
+from pipeline.errors import StartError
 from pipeline.template import compile_tree
 from sinks.webhook.config_targets import (
     AlertmanagerTarget,
@@ -77,6 +79,15 @@ class AlertmanagerDelivery(HttpChannel):
             await self._request("GET", f"{self.base}/-/ready", f"{self.base}/-/ready")
         except DeliveryError as exc:
             raise DeliveryError(f"alertmanager target {self.name!r} not ready: {exc}") from None
+
+    async def probe_access(self) -> None:
+        """At the sink's start: refused TLS or credentials raise StartError; an Alertmanager that is
+        merely down does not (notifications wait in the outbox)."""
+        try:
+            await self._request("GET", f"{self.base}/-/ready", f"{self.base}/-/ready")
+        except DeliveryError as exc:
+            if exc.refused is not None:
+                raise StartError(f"targets.{self.name}.{exc.refused[0]}", str(exc)) from None
 
 
 class HttpDelivery(HttpChannel):
@@ -139,8 +150,9 @@ class FileDelivery:
         return None
 
     def _append(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        ensure_dir(self.path.parent)
+        # Owner-only: notifications carry sample log lines, like the dead-letter queue.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             view = memoryview(data)
             while view:

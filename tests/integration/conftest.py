@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -59,6 +60,11 @@ def services_cmd(*args: str, timeout: float = SERVICES_UP_TIMEOUT_S) -> subproce
 
 def ensure_service(name: str) -> str:
     """`scripts/services up NAME` (fast when it is up already); returns its address."""
+    return ensure_service_info(name)[name]
+
+
+def ensure_service_info(name: str) -> dict[str, str]:
+    """`scripts/services up NAME`; its result lines as {key: value}: `{NAME: address, "kafka-tls-ca": path, ...}`."""
     try:
         proc = services_cmd("up", name)
     except subprocess.TimeoutExpired as exc:
@@ -68,10 +74,13 @@ def ensure_service(name: str) -> str:
             f"scripts/services up {name} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
             pytrace=False,
         )
+    info: dict[str, str] = {}
     for line in proc.stdout.splitlines():
-        service, _, address = line.partition(" ")
-        if service == name and address:
-            return address.strip()
+        key, _, value = line.partition(" ")
+        if key and value:
+            info[key.removesuffix(":")] = value.strip()
+    if info.get(name):
+        return info
     pytest.fail(f"scripts/services up {name} printed no address:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
 
 
@@ -85,6 +94,38 @@ def kafka_bootstrap() -> str:
 def es_url() -> str:
     """Base URL of the test Elasticsearch: "http://127.0.0.1:9200"."""
     return ensure_service("elasticsearch")
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """The throw-away test CA and certificates of `scripts/services` (its `<cache>/tls/` folder)."""
+
+    ca: Path
+    client_cert: Path
+    client_key: Path
+    user: str = "pipeline"
+    password: str = "pipeline-secret"
+    token: str = "pipeline-token"
+
+
+@pytest.fixture(scope="session")
+def kafka_tls() -> tuple[str, str, TlsMaterial]:
+    """(SASL_SSL address, mTLS address, TLS material) of the test broker's secure listeners."""
+    info = ensure_service_info("kafka")
+    ca = Path(info["kafka-tls-ca"])
+    material = TlsMaterial(ca, ca.parent / "client.pem", ca.parent / "client.key")
+    return info["kafka-sasl-ssl"], info["kafka-mtls"], material
+
+
+@pytest.fixture(scope="session")
+def tlsproxy() -> tuple[str, TlsMaterial]:
+    """(base URL, TLS material) of the nginx TLS proxy in front of Elasticsearch and Alertmanager
+    (locations in scripts/services.d/tlsproxy-nginx.conf). Elasticsearch and Alertmanager are up too."""
+    ensure_service("elasticsearch")
+    ensure_service("alertmanager")
+    info = ensure_service_info("tlsproxy")
+    ca = Path(info["tlsproxy-ca"])
+    return info["tlsproxy"], TlsMaterial(ca, ca.parent / "client.pem", ca.parent / "client.key")
 
 
 @pytest.fixture(scope="session")

@@ -230,7 +230,7 @@ def smtp(request: pytest.FixtureRequest, tls_files: tuple[Path, Path]) -> Iterat
 
 
 def email_target(security: str, port: int, cert: Path, **over: Any) -> EmailDelivery:
-    body = {"type": "email", "host": "127.0.0.1", "port": port, "security": security, "ca_file": str(cert),
+    body = {"type": "email", "host": "127.0.0.1", "port": port, "security": security, "tls": {"ca_file": str(cert)},
             "username": "alerts", "password": "s3cret", "from": "pipeline@example.com",
             "to": ["oncall@example.com", "lead@example.com"], **over}
     return EmailDelivery("email", EmailTarget.model_validate(body))

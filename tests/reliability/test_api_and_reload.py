@@ -178,3 +178,182 @@ class TestSecrets:
                              capture_output=True, env={**os.environ, "ES_PASSWORD": secret})
         assert out.returncode == 2 and b"sinks.es.colour: unknown key" in out.stderr
         assert secret.encode() not in out.stderr + out.stdout
+
+
+API_TOKEN = "api-t0ken-never-shown"
+
+
+def _https_get(url: str, ca: Path, token: str | None = None) -> tuple[int, bytes]:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10, context=context) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _get(url: str, token: str | None = None, source: str | None = None, method: str = "GET",
+         body: bytes | None = None) -> tuple[int, bytes]:
+    """A plain HTTP request, optionally from another loopback source address (127.0.0.2 is not 127.0.0.1)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10,
+                                      source_address=(source, 0) if source else None)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    conn.request(method, parts.path, body=body, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def _api_config(tmp_path: Path, address: str, api_extra: str = "", sinks: str = "") -> str:
+    return f"""
+data_dir: {tmp_path}/data
+api: {{address: "{address}"{api_extra}}}
+shutdown_timeout: 10s
+sources:
+  logs: {{type: file, include: ["{tmp_path}/in/*.log"], scan_interval: 200ms, poll_interval: 50ms}}
+sinks:
+  out: {{type: file, inputs: [logs], path: "{tmp_path}/out/out.jsonl", batch: {{timeout: 50ms}}}}
+{sinks}
+"""
+
+
+@pytest.fixture(scope="module")
+def api_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("api-tls")
+    cert, key = folder / "api.pem", folder / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=api",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class TestApiProtection:
+    """api.token guards everything but /health; api.tls serves HTTPS; non-loopback binds are warned about."""
+
+    def test_token_guards_every_endpoint_but_health(self, tmp_path: Path, daemon: Any) -> None:
+        (tmp_path / "in").mkdir()
+        port = free_port()
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"127.0.0.1:{port}", ", token: \"${API_TOKEN}\""))
+        proc = daemon(config, env={"API_TOKEN": API_TOKEN})
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: port_open(port), what="api")
+        assert _get(base + "/health") == (200, b'{"status": "ok"}')
+        for path in ("/status", "/metrics", "/ready"):
+            code, body = _get(base + path)
+            assert code == 401 and b"bearer token" in body, path
+            assert _get(base + path, token="wrong-token")[0] == 401
+            assert wait_until(lambda p=path: _get(base + p, token=API_TOKEN)[0] == 200, what=f"{path} 200")
+        assert _get(base + "/query", method="POST", body=b'{"sql": "SELECT 1"}')[0] == 401
+        status = _get(base + "/status", token=API_TOKEN)[1]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert API_TOKEN.encode() not in (tmp_path / "daemon.log").read_bytes() + status
+
+    def test_token_from_file(self, tmp_path: Path, daemon: Any) -> None:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "token").write_text(API_TOKEN + "\n")
+        port = free_port()
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"127.0.0.1:{port}", f", token_file: {tmp_path}/token"))
+        proc = daemon(config)
+        wait_until(lambda: port_open(port), what="api")
+        assert _get(f"http://127.0.0.1:{port}/status")[0] == 401
+        assert _get(f"http://127.0.0.1:{port}/status", token=API_TOKEN)[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+    def test_tls_serves_https_only(self, tmp_path: Path, daemon: Any, api_cert: tuple[Path, Path]) -> None:
+        (tmp_path / "in").mkdir()
+        cert, key = api_cert
+        port = free_port()
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"127.0.0.1:{port}",
+                                      f", token: \"${{API_TOKEN}}\", tls: {{cert_file: {cert}, key_file: {key}}}"))
+        proc = daemon(config, env={"API_TOKEN": API_TOKEN})
+        wait_until(lambda: port_open(port), what="api")
+        assert _https_get(f"https://127.0.0.1:{port}/health", cert) == (200, b'{"status": "ok"}')
+        assert _https_get(f"https://127.0.0.1:{port}/status", cert)[0] == 401
+        assert _https_get(f"https://127.0.0.1:{port}/status", cert, API_TOKEN)[0] == 200
+        # Plain HTTP on the TLS port gets nothing useful.
+        assert http_get(f"http://127.0.0.1:{port}/status")[0] in (0, 400)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+    def test_non_loopback_without_token_is_warned(self, tmp_path: Path, daemon: Any) -> None:
+        (tmp_path / "in").mkdir()
+        port = free_port()
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"0.0.0.0:{port}"))
+        proc = daemon(config)
+        wait_until(lambda: port_open(port), what="api")
+        wait_until(lambda: b"without api.token" in (tmp_path / "daemon.log").read_bytes(), what="warning")
+        warnings = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()
+                    if "without api.token" in line]
+        assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+        assert f"0.0.0.0:{port} (not loopback)" in warnings[0]["msg"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+    def test_query_from_another_address_needs_the_token(self, tmp_path: Path, daemon: Any) -> None:
+        (tmp_path / "in").mkdir()
+        port = free_port()
+        ch = "  ch: {type: clickhouse, inputs: [logs], dsn: 'chdb:', batch: {timeout: 50ms}}"
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"0.0.0.0:{port}", sinks=ch))
+        proc = daemon(config)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: port_open(port), what="api")
+        query = b'{"sql": "SELECT 40 + 2 AS answer"}'
+        # Without a token: this machine (127.0.0.1) only; 127.0.0.2 counts as another peer.
+        assert wait_until(lambda: _get(base + "/query", method="POST", body=query)[0] == 200, what="query")
+        code, body = _get(base + "/query", method="POST", body=query, source="127.0.0.2")
+        assert code == 403 and b"this machine only" in body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+        config.write_text(_api_config(tmp_path, f"0.0.0.0:{port}", ", token: \"${API_TOKEN}\"", sinks=ch))
+        proc = daemon(config, env={"API_TOKEN": API_TOKEN})
+        wait_until(lambda: port_open(port), what="api")
+        assert _get(base + "/query", method="POST", body=query, source="127.0.0.2")[0] == 401
+        code, body = wait_until(lambda: (r := _get(base + "/query", method="POST", body=query, source="127.0.0.2",
+                                                    token=API_TOKEN))[0] == 200 and r, what="query with token")
+        assert json.loads(body)["rows"] == [[42]]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert API_TOKEN.encode() not in (tmp_path / "daemon.log").read_bytes()
+
+    def test_pipeline_query_reaches_a_daemon_behind_token_and_tls(
+        self, tmp_path: Path, daemon: Any, api_cert: tuple[Path, Path]
+    ) -> None:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "a.log").write_text("".join(f"line {i}\n" for i in range(7)))
+        cert, key = api_cert
+        port = free_port()
+        ch = "  ch: {type: clickhouse, inputs: [logs], dsn: 'chdb:', batch: {timeout: 50ms}}"
+        config = tmp_path / "c.yaml"
+        config.write_text(_api_config(tmp_path, f"127.0.0.1:{port}",
+                                      f", token: \"${{API_TOKEN}}\", tls: {{cert_file: {cert}, key_file: {key}}}",
+                                      sinks=ch))
+        proc = daemon(config, env={"API_TOKEN": API_TOKEN})
+        wait_until(lambda: port_open(port), what="api")
+        env = {**os.environ, "API_TOKEN": API_TOKEN}
+
+        def query() -> str:
+            out = subprocess.run([sys.executable, "-m", "pipeline", "query", "--config", str(config),
+                                  "SELECT count() AS n FROM logs.other_logs"], capture_output=True, text=True, env=env)
+            return out.stdout if out.returncode == 0 and "7" in out.stdout else ""
+
+        assert "7" in wait_until(query, what="pipeline query through the daemon", every=0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0

@@ -53,7 +53,7 @@ class TestPerPathOutcomes:
         events = [{"event_id": str(i), "log_type": ("a", "b")[i % 2]} for i in range(6)]
         outcome = await sink.send(events)
         # Before: the send raised, and its retry appended the events of path a a second time.
-        assert outcome.retry == [1, 3, 5] and outcome.rejected == [] and outcome.retry_reason == "EEXIST"
+        assert outcome.retry == [1, 3, 5] and outcome.rejected == [] and outcome.retry_reason == "ENOTDIR"
         assert [e["event_id"] for e in lines(tmp_path / "a" / "out.jsonl")] == ["0", "2", "4"]
         (tmp_path / "b").unlink()
         assert await sink.send([events[i] for i in outcome.retry]) == Outcome()
@@ -64,7 +64,7 @@ class TestPerPathOutcomes:
     async def test_nothing_written_raises_to_retry_the_whole_send(self, tmp_path: Path) -> None:
         (tmp_path / "blocked").write_text("")
         sink = make_sink(str(tmp_path / "blocked" / "{log_type}.jsonl"))
-        with pytest.raises(TransientError, match=r"cannot write .*/blocked/a.jsonl: File exists \(EEXIST\)"):
+        with pytest.raises(TransientError, match=r"cannot write .*/blocked/a.jsonl: Not a directory \(ENOTDIR\)"):
             await sink.send([{"log_type": "a"}, {"log_type": "b"}])
         await sink.aclose()
 
