@@ -364,6 +364,28 @@ class FileSource:
             lags[st.path] = lags.get(st.path, 0) + lag
         return lags
 
+    def lag(self) -> tuple[str, dict[str, int]]:
+        """For /status: bytes behind per file (not yet released to every sink)."""
+        return "bytes", self.lag_by_path()
+
+    def backlog_bytes(self) -> int:
+        """For --once progress: bytes not read yet, in open files and in files waiting for a slot."""
+        total = 0
+        known = set()
+        for st in self.tracker.states.values():
+            known.add(st.path)
+            size = st.size
+            if st.fd is not None:
+                with contextlib.suppress(OSError):
+                    size = os.fstat(st.fd).st_size
+            total += max(0, size - st.reader.offset)
+        for path in self.tracker.deferred:
+            if path in known:
+                continue  # counted above, from its read offset
+            with contextlib.suppress(OSError):
+                total += os.stat(path).st_size
+        return total
+
     def checkpoint_age(self) -> float:
         since = self._dirty_since
         return 0.0 if since is None else max(0.0, time.time() - since)

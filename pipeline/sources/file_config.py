@@ -171,3 +171,9 @@ class FileSourceConfig(SourceConfig):
         description="Forget checkpoint entries of files not seen for this long.",
         examples=["24h"],
     )
+
+    def max_event_bytes(self) -> int | None:
+        """The longest message this source emits: a line, or a joined multiline record (for `validate`)."""
+        if self.multiline is not None:
+            return max(self.max_line_bytes, self.multiline.max_bytes)
+        return self.max_line_bytes

@@ -40,13 +40,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from parsers.dates import rfc3339_ms
-from parsers.types import INGEST_TIMESTAMP, add_tag
 from pipeline.acks import Receipt, Status
 from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
-from pipeline.event import DEFAULT_LOG_TYPE, Batch, Event
+from pipeline.event import Batch, Event
 from pipeline.kafka_common import client_kwargs, describe_error, diagnose
 from pipeline.logs import component_log
 from pipeline.metrics import Metrics
@@ -55,6 +53,7 @@ from pipeline.retry import Backoff
 from pipeline.sources.base import SourceContext
 from pipeline.sources.kafka_config import KafkaSourceConfig
 from pipeline.sources.kafka_offsets import PartitionTracker, Ranges, releaser
+from pipeline.sources.kafka_records import complete_event, dead_letter_record
 from pipeline.tls import warn_if_unverified
 
 log = logging.getLogger(__name__)
@@ -224,6 +223,12 @@ class KafkaSource:
             owner=self,
         )
 
+    def lag(self) -> tuple[str, dict[str, int]]:
+        """For /status: records not yet committed per partition (`topic[partition]`)."""
+        return "records", {
+            f"{labels['topic']}[{labels['partition']}]": int(value) for labels, value in self.lag_samples()
+        }
+
     def lag_samples(self) -> Iterator[tuple[dict[str, str], float]]:
         consumer = self.consumer
         if consumer is None:
@@ -313,11 +318,11 @@ class KafkaSource:
                     nbytes += len(value)
                     event = loads(value)
                 except (orjson.JSONDecodeError, TypeError) as exc:
-                    bad.append(_dead_letter(topic, partition, msg))
+                    bad.append(dead_letter_record(topic, partition, msg))
                     reasons.append("empty record (no value)" if value is None else f"not valid JSON: {exc}")
                     continue
                 if type(event) is not dict:
-                    bad.append(_dead_letter(topic, partition, msg))
+                    bad.append(dead_letter_record(topic, partition, msg))
                     reasons.append(f"not a JSON object (a JSON {type(event).__name__})")
                     continue
                 source = event.get("source")
@@ -328,7 +333,7 @@ class KafkaSource:
                 else:
                     event["source"] = {"topic": topic, "partition": partition, "offset": msg.offset}
                 if not event.get("log_type") or not event.get("@timestamp") or not event.get("event_id"):
-                    _complete(event, msg, log_type)
+                    complete_event(event, msg, log_type)
                 events.append(event)
         ctx.stats.bytes_in += nbytes
         return events, ranges, bad, reasons
@@ -401,35 +406,6 @@ class KafkaSource:
         await self.commit()
         self.consumer = None
         await self._stop_consumer(consumer)
-
-
-def _complete(event: Event, msg: Any, log_type: str | None) -> None:
-    """Fill in what a foreign producer's event lacks, from the record itself (stable across replays)."""
-    if not event.get("log_type"):
-        if log_type is None:
-            header = next((v for k, v in msg.headers or () if k == "log_type"), None)
-            log_type = header.decode("utf-8", "replace") if header else DEFAULT_LOG_TYPE
-        event["log_type"] = log_type
-    if not event.get("@timestamp"):
-        ms = msg.timestamp if isinstance(msg.timestamp, int) and msg.timestamp >= 0 else int(time.time() * 1000)
-        secs, ms = divmod(ms, 1000)
-        event["@timestamp"] = f"{rfc3339_ms(secs)[:-4]}{ms:03d}Z"
-        add_tag(event, INGEST_TIMESTAMP)
-    if not event.get("event_id"):
-        source = event["source"]
-        event["event_id"] = f"{source['topic']}-{source['partition']}-{source['offset']}"
-
-
-def _dead_letter(topic: str, partition: int, msg: Any) -> dict[str, Any]:
-    value = msg.value
-    key = msg.key
-    return {
-        "topic": topic,
-        "partition": partition,
-        "offset": msg.offset,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "value": value.decode("utf-8", "replace") if value is not None else None,
-    }
 
 
 async def _sleep_or_shutdown(ctx: SourceContext, delay: float) -> None:

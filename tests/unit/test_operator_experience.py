@@ -55,6 +55,7 @@ class ProbeSinkConfig(SinkConfig):
     start: Literal["ok", "refused"] = "ok"
     healthy: bool = True
     reject: bool = False
+    stall: bool = False  # a send never returns (a destination that hangs)
 
 
 class ProbeSink:
@@ -71,6 +72,8 @@ class ProbeSink:
             raise ConnectionError("channel down")
 
     async def send(self, events: list[dict[str, Any]]) -> Outcome:
+        if self.config.stall:
+            await asyncio.Event().wait()
         if self.config.reject:
             return Outcome.reject_all(len(events), "mapping conflict on field x")
         return Outcome.delivered()
@@ -254,3 +257,35 @@ class TestGlobalFlags:
     def test_defaults(self) -> None:
         args = _parser().parse_args(["version"])
         assert (args.log_level, args.log_format) == ("info", "json")
+
+
+class TestStatusLag:
+    @pytest.mark.allow_unsettled
+    async def test_status_shows_file_lag_and_the_oldest_unsettled_batch(self, tmp_path: Path) -> None:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "a.log").write_bytes(b"line\n" * 100)
+        port = free_port()
+        path = tmp_path / "pipeline.yaml"
+        path.write_text(
+            f"data_dir: {tmp_path}/data\n"
+            f"api: {{address: '127.0.0.1:{port}'}}\n"
+            "shutdown_timeout: 1\n"
+            "sources:\n"
+            f"  files: {{type: file, include: ['{logs}/*.log'], start_at: beginning}}\n"
+            "sinks:\n"
+            "  stuck: {type: test_probe, inputs: [files], stall: true, batch: {timeout: 0.05}}\n"
+        )
+
+        async def check(base: str) -> dict[str, Any]:
+            for _ in range(100):
+                _, body = await get_json(f"{base}/status")
+                by_name = {c["name"]: c for c in body["components"]}
+                if (by_name["stuck"]["oldest_unsettled_s"] or 0) > 0.3:
+                    return by_name
+                await asyncio.sleep(0.1)
+            raise AssertionError("no unsettled age")
+
+        by_name = await with_daemon(path, check)
+        assert by_name["files"]["lag"] == {"unit": "bytes", "total": 500, "streams": {f"{logs}/a.log": 500}}
+        assert by_name["stuck"]["in_flight"] == 1 and by_name["stuck"]["started"] is True

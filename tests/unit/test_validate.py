@@ -102,3 +102,27 @@ class TestAddresses:
         assert f"{path}: sinks.es.hosts[1]: unsupported scheme 'ftp' (use http or https)" in problems
         assert f"{path}: sinks.es.hosts[2]: the URL's port must be a number from 1 to 65535" in problems
         assert f"{path}: sinks.ch.dsn: the URL has no host" in problems
+
+
+class TestWarnings:
+    def test_a_source_emitting_more_than_a_sink_accepts_is_a_warning_not_an_error(
+        self, write_config: Callable[[str], Path], tmp_path: Path
+    ) -> None:
+        path = write_config(f"""
+            data_dir: {tmp_path}/data
+            sources:
+              app: {{type: file, include: ["{tmp_path}/*.log"], max_line_bytes: 2MiB}}
+              small: {{type: file, include: ["{tmp_path}/*.txt"]}}
+            transforms:
+              parsed: {{type: parse, inputs: [app, small]}}
+            sinks:
+              kafka: {{type: kafka, inputs: [parsed], bootstrap_servers: "127.0.0.1:9092"}}
+              out: {{type: file, inputs: [parsed], path: "{tmp_path}/out.jsonl"}}
+        """)
+        proc = run_validate(path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"warning: {path}: sinks.kafka: accepts events up to 1 MiB, but sources.app can emit 2 MiB; larger "
+            "events are cut to fit and tagged _truncated where the sink can, dead-lettered otherwise"
+        ]
+        assert proc.stdout.strip().endswith("1 warning(s))")

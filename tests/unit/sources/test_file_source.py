@@ -563,3 +563,27 @@ class TestConfig:
         assert joiner is not None
         built = joiner.build()
         assert built.max_lines == 7 and built.negate is False and "Caused by" in built.pattern
+
+
+class TestLagAndBacklog:
+    """What /status and --once progress read: bytes behind per file, bytes not read yet."""
+
+    async def test_lag_follows_settlement_and_backlog_follows_reading(self, tmp_path: Path) -> None:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        line = b"x" * 99 + b"\n"
+        (logs / "a.log").write_bytes(line * 50)
+        cfg = file_config(include=[str(logs / "*.log")], start_at="beginning", read_chunk_bytes=1000)
+        src = make_source(cfg, tmp_path / "data")
+        assert src.backlog_bytes() == 0  # nothing discovered yet
+        async with live_source(cfg, tmp_path / "data", auto_settle=False) as live:
+            src = live.source
+            await live.wait_events(50)
+            assert src.backlog_bytes() == 0  # everything read
+            unit, lags = src.lag()
+            assert (unit, lags) == ("bytes", {str(logs / "a.log"): 5000})  # read, not yet released
+            live.h.settle_all()
+            await live.wait_for(lambda: src.lag()[1][str(logs / "a.log")] == 0, what="released")
+            append(logs / "a.log", line * 3)
+            await live.wait_events(53)
+            assert src.lag()[1][str(logs / "a.log")] == 300
