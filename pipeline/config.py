@@ -106,6 +106,7 @@ class SinkConfig(Model):
         description="Backoff for transient failures (retried until delivered or shut down: nothing is dropped).",
     )
     max_in_flight: int = Field(default=1, gt=0, description="Concurrent sends.")
+
     def max_event_bytes(self) -> int | None:
         """The largest event this sink sends unchanged (None: no limit); `validate` warns when a source
         upstream can emit more. A sink with a limit cuts `message` to fit (tagged `_truncated`)."""
