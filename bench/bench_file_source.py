@@ -42,7 +42,8 @@ AGENTS = [
 PATHS = ["/", "/api/v1/orders", "/api/v1/users/42", "/static/app.js", "/health", "/login", "/search?q=shoes"]
 
 
-def generate(path: Path, lines: int, seed: int = 7) -> int:
+def generate(path: Path, lines: int, seed: int = 7, request_time: bool = False) -> int:
+    """nginx combined lines (plus `$request_time` when asked: the peer benchmark's 11-field format)."""
     rng = random.Random(seed)
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     with open(path, "wb", buffering=1 << 20) as fh:
@@ -56,7 +57,8 @@ def generate(path: Path, lines: int, seed: int = 7) -> int:
             ts = f"{day:02d}/{months[(t // (86400 * 28)) % 12]}/2024:{hour:02d}:{minute:02d}:{t % 60:02d} +0000"
             status = rng.choice((200, 200, 200, 201, 301, 304, 404, 500))
             line = (f'{ip} - - [{ts}] "GET {rng.choice(PATHS)} HTTP/1.1" {status} {rng.randrange(100, 50000)} '
-                    f'"https://example.com/" "{rng.choice(AGENTS)}"\n')
+                    f'"https://example.com/" "{rng.choice(AGENTS)}"')
+            line += f" {rng.randrange(0, 3000) / 1000:.3f}\n" if request_time else "\n"
             buf.append(line)
             if len(buf) >= 10000:
                 fh.write("".join(buf).encode())

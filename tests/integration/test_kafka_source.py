@@ -171,6 +171,7 @@ sinks:
         await asyncio.to_thread(run_once, config)
         assert not list((tmp_path / "data" / "dead_letter").glob("*.jsonl")), "nothing dead-lettered"
 
+        http_request("POST", f"{es_url}/{es_index}-*/_refresh")  # searchable now, not after the refresh interval
         status, body = http_request("POST", f"{es_url}/{es_index}-*/_search?size=100", {"query": {"match_all": {}}})
         assert status == 200
         hits = body["hits"]["hits"]

@@ -351,7 +351,7 @@ class TestApiProtection:
 
         def query() -> str:
             out = subprocess.run([sys.executable, "-m", "pipeline", "query", "--config", str(config),
-                                  "SELECT count() AS n FROM logs.other_logs"], capture_output=True, text=True, env=env)
+                                  "SELECT count() AS n FROM logs.application_logs"], capture_output=True, text=True, env=env)
             return out.stdout if out.returncode == 0 and "7" in out.stdout else ""
 
         assert "7" in wait_until(query, what="pipeline query through the daemon", every=0.5)
