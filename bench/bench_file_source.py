@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import parse_config  # noqa: E402
 from pipeline.daemon import Daemon  # noqa: E402
-from pipeline.gctune import GEN0_THRESHOLD, tune_gc  # noqa: E402
+from pipeline.memtune import GEN0_THRESHOLD, tune_memory  # noqa: E402
 
 AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
@@ -160,7 +160,7 @@ def main() -> int:
                     help="generation-0 GC threshold, as `pipeline run` sets it (0: Python's default 700)")
     args = ap.parse_args()
     if args.gc_threshold:
-        tune_gc(args.gc_threshold)
+        tune_memory(args.gc_threshold)
 
     with __import__("contextlib").suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, StartError
-from pipeline.gctune import tune_gc
+from pipeline.memtune import tune_memory
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -159,7 +159,7 @@ def _validate(path: str) -> int:
 
 def _run(path: str, once: bool) -> int:
     config = load_config(path)
-    tune_gc()
+    tune_memory()
     runner: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop
