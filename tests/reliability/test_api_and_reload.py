@@ -350,8 +350,9 @@ class TestApiProtection:
         env = {**os.environ, "API_TOKEN": API_TOKEN}
 
         def query() -> str:
-            out = subprocess.run([sys.executable, "-m", "pipeline", "query", "--config", str(config),
-                                  "SELECT count() AS n FROM logs.application_logs"], capture_output=True, text=True, env=env)
+            sql = "SELECT count() AS n FROM logs.application_logs"
+            out = subprocess.run([sys.executable, "-m", "pipeline", "query", "--config", str(config), sql],
+                                 capture_output=True, text=True, env=env)
             return out.stdout if out.returncode == 0 and "7" in out.stdout else ""
 
         assert "7" in wait_until(query, what="pipeline query through the daemon", every=0.5)
