@@ -185,6 +185,17 @@ class EventParser:
         """The compiled user grok, if any."""
         return self._grok
 
+    def access_only(self, declared: str | None) -> AccessLogFormat | None:
+        """The access format, when it is all this parser does to events whose log_type is `declared`:
+        built-in access parsing and nothing after it (no grok, user agents or ECS). A caller that
+        matched a line itself (a block scan) may then call `fill` on it and get what `__call__`
+        gives, with `log_type` set to `access`."""
+        if self._base is not self._parse or self._grok is not None:
+            return None
+        if self.log_type == "access" or (self.log_type == "auto" and declared == "access"):
+            return self._access
+        return None
+
     # -- entry points ------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> Event:

@@ -15,23 +15,28 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from pipeline.acks import Receipt
-from pipeline.event import Batch, Event
+from pipeline.event import Batch, EncodedEvents, Event, Events
 from pipeline.queues import BatchQueue
 
 # A rough per-event overhead (keys, timestamps, ids) on top of the message text.
 EVENT_OVERHEAD_BYTES = 128
 
 
-def estimate_bytes(events: list[Event]) -> int:
-    """A cheap size estimate for batching: the message plus a fixed overhead per event."""
+def estimate_bytes(events: Events) -> int:
+    """A cheap size estimate for batching: the message plus a fixed overhead per event (encoded
+    events: their exact size)."""
+    if isinstance(events, EncodedEvents):
+        return len(events.data)
     return sum(len(e.get("message") or "") for e in events) + EVENT_OVERHEAD_BYTES * len(events)
 
 
 @dataclass(slots=True)
 class Group:
-    """Events of one or more batches sent together, with every receipt they carry."""
+    """Events of one or more batches sent together, with every receipt they carry.
 
-    events: list[Event]
+    Batches that all arrived encoded stay encoded (their bytes joined); a mix is decoded."""
+
+    events: Events
     receipts: list[Receipt]
     since: float = 0.0  # monotonic time its first batch reached the sink
 
@@ -42,6 +47,7 @@ class Batcher:
     __slots__ = (
         "_clock",
         "_deadline",
+        "_encoded",
         "_events",
         "_receipts",
         "_size",
@@ -59,6 +65,7 @@ class Batcher:
         self.timeout = timeout
         self._clock = clock
         self._events: list[Event] = []
+        self._encoded: list[EncodedEvents] = []  # while every batch so far came encoded
         self._receipts: list[Receipt] = []
         self._size = 0
         self._deadline: float | None = None
@@ -66,14 +73,22 @@ class Batcher:
 
     def add(self, batch: Batch) -> Group | None:
         """Add a non-empty batch; return the group to send when it filled one."""
-        self._events.extend(batch.events)
+        events = batch.events
+        if isinstance(events, EncodedEvents) and not self._events:
+            self._encoded.append(events)
+        else:
+            if self._encoded:  # a plain batch joins encoded ones: the group is plain from now on
+                for part in self._encoded:
+                    self._events.extend(part.decoded())
+                self._encoded = []
+            self._events.extend(events)
         self._receipts.append(batch.receipt)
-        self._size += estimate_bytes(batch.events)
+        self._size += estimate_bytes(events)
         if self._deadline is None:
             now = self._clock()
             self.since = now
             self._deadline = now + self.timeout
-        if len(self._events) >= self.max_events or self._size >= self.max_bytes:
+        if len(self._events) + sum(p.n for p in self._encoded) >= self.max_events or self._size >= self.max_bytes:
             return self.take()
         return None
 
@@ -81,8 +96,11 @@ class Batcher:
         """Whatever is waiting, as one group (None when nothing is)."""
         if not self._receipts:
             return None
-        group = Group(self._events, self._receipts, self.since or self._clock())
-        self._events, self._receipts, self._size, self._deadline, self.since = [], [], 0, None, None
+        events: Events = self._events
+        if self._encoded:
+            events = self._encoded[0] if len(self._encoded) == 1 else EncodedEvents.join(self._encoded)
+        group = Group(events, self._receipts, self.since or self._clock())
+        self._events, self._encoded, self._receipts, self._size, self._deadline, self.since = [], [], [], 0, None, None
         return group
 
     def wait_time(self) -> float | None:

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -171,6 +171,16 @@ class RootConfig(Model):
     shutdown_timeout: Duration = Field(default=30.0, ge=0, description="How long SIGTERM waits for in-flight batches.")
     queue_capacity: int = Field(
         default=16, gt=0, description="Batches each stage's input queue holds (backpressure bound)."
+    )
+    workers: int | Literal["auto"] = Field(
+        default=1,
+        ge=1,
+        description="Processes that frame, transform and encode file lines: `auto` is the CPUs this process may "
+        "use (its affinity, capped by a cgroup CPU quota); 1 does everything in one process. Used by `file` "
+        "sources without multiline whose events flow through per-event transforms (parse, geoip, mutate, filter) "
+        "into sinks; other sources stay in the main process. Order per file is kept, and a checkpoint still only "
+        "moves once every sink settled. See docs/architecture.md.",
+        examples=["auto", 4],
     )
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sources.")
     transforms: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named transforms.")

@@ -19,7 +19,7 @@ from pipeline.batching import Batcher, Group, grouped
 from pipeline.config import SinkConfig
 from pipeline.dlq import DeadLetterQueue
 from pipeline.errors import ConfigError, StartError, TransientError
-from pipeline.event import Batch, Event
+from pipeline.event import Batch, Events, as_list
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.queues import BatchQueue
@@ -50,6 +50,7 @@ class SinkDriver:
     ) -> None:
         self.sink = sink
         self.once = once
+        self._takes_encoded = bool(getattr(sink, "accepts_encoded", False))
         self.config = config
         self.queue = queue
         self.stats = stats
@@ -160,10 +161,11 @@ class SinkDriver:
         backoff = self._backoff()
         self._batch_size.observe(len(group.events))
         try:
-            current = group.events
+            # Encoded events go as they are to a sink that writes bytes; the others get dicts.
+            current: Events = group.events if self._takes_encoded else as_list(group.events)
             while current:
                 try:
-                    outcome = await self.sink.send(current)
+                    outcome = await self.sink.send(current)  # type: ignore[arg-type]
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # nothing known delivered: retry the whole send
@@ -188,7 +190,7 @@ class SinkDriver:
             self._slots.release()
             self._latency.observe(time.monotonic() - started)
 
-    async def _dead_letter(self, events: list[Event], outcome: Outcome, backoff: Backoff) -> None:
+    async def _dead_letter(self, events: Events, outcome: Outcome, backoff: Backoff) -> None:
         bad = [events[i] for i, _ in outcome.rejected]
         reasons = [reason for _, reason in outcome.rejected]
         while True:

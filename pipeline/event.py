@@ -3,7 +3,9 @@
 An event is a plain dict (fast, orjson-serialisable; the alias and the reserved
 keys are defined once, in `parsers.types`). A batch is a list of events plus
 one receipt; stages pass batches over bounded queues, never single events, so
-per-event Python work stays in one tight loop per stage.
+per-event Python work stays in one tight loop per stage. A batch that a worker
+process framed, transformed and encoded carries `EncodedEvents` instead of a
+list (pipeline/encoded.py): `as_list` decodes it where dicts are needed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import orjson
 
 from parsers.types import Event
 from pipeline.acks import Receipt
+from pipeline.encoded import EncodedEvents
 
-__all__ = ["DEFAULT_LOG_TYPE", "Batch", "Event", "deep_copy"]
+__all__ = ["DEFAULT_LOG_TYPE", "Batch", "EncodedEvents", "Event", "Events", "as_list", "deep_copy"]
+
+Events = list[Event] | EncodedEvents
 
 # The log_type of an event that arrives without one (a foreign Kafka producer, a source with no
 # log_type and no parse transform): every sink routes it as this type, and the Kafka source stamps
@@ -35,5 +40,10 @@ def deep_copy(value: Any) -> Any:
 class Batch:
     """Events plus the receipt that releases their source positions once settled."""
 
-    events: list[Event]
+    events: Events
     receipt: Receipt
+
+
+def as_list(events: Events) -> list[Event]:
+    """The events as a list of dicts (encoded ones are decoded, once)."""
+    return events if isinstance(events, list) else events.decoded()

@@ -9,6 +9,11 @@ ways, and `pipeline.driver.SinkDriver` does the rest the same way for all sinks:
   as settled);
 - raise any exception: nothing is known to be delivered, the whole send is
   retried with backoff (see `pipeline.errors` for how the exception is logged).
+
+Events come as a list of dicts. A sink that writes JSON lines anyway may set
+`accepts_encoded = True`: it then also receives `pipeline.encoded.EncodedEvents`
+(events a worker process already encoded) as they are, and can write their
+bytes without decoding them.
 """
 
 from __future__ import annotations

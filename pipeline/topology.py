@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.driver import SinkDriver
 from pipeline.errors import ConfigError
-from pipeline.event import Batch, Event, deep_copy
+from pipeline.event import Batch, Event, as_list, deep_copy
 from pipeline.graph import split_input, topological_transforms
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats, Metrics
@@ -27,8 +28,12 @@ from pipeline.queues import BatchQueue
 from pipeline.routing import Router
 from pipeline.source_fields import compile_stamp
 from pipeline.sources.base import Source, SourceContext
+from pipeline.sources.offload import Remote
 from pipeline.status import ComponentStatus, TopologyStatus
 from pipeline.transforms.base import RoutingTransform, Transform
+from pipeline.workers.plan import plan as plan_workers
+from pipeline.workers.pool import ChunkPool
+from pipeline.workers.worker import Counts
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +89,13 @@ class Topology:
                 self.metrics.drop_gauges(node.component)
             raise ConfigError(problems)
         capacity = cfg.root.queue_capacity
+        self.plan = plan_workers(cfg)
         for node in self.nodes.values():
             inputs = getattr(node.config, "inputs", [])
             if node.kind != "source":
-                node.queue = BatchQueue(node.name, capacity, producers=len(inputs))
+                # An offloaded source sends straight to the sinks at its chain's end: one producer more.
+                producers = len(inputs) + self.plan.extra_producers(node.name)
+                node.queue = BatchQueue(node.name, capacity, producers=producers)
             for inp in inputs:
                 producer, output = split_input(inp, self.nodes)
                 self.nodes[producer].consumers.setdefault(output, []).append(node.name)
@@ -116,6 +124,7 @@ class Topology:
     # -- run ---------------------------------------------------------------
     async def run(self) -> None:
         """Run until every source ended and every batch was settled."""
+        pool = self._start_workers()
         try:
             async with asyncio.TaskGroup() as tasks:
                 for node in self.nodes.values():
@@ -128,7 +137,38 @@ class Topology:
                         tasks.create_task(self._run_source(node), name=f"source:{node.name}")
                 self.sources_started = True
         finally:
+            if pool is not None:
+                await pool.aclose()
             await self.close_sources()
+
+    def _start_workers(self) -> ChunkPool | None:
+        """The worker pool of the offloaded sources (none when `workers` is 1 or nothing qualifies)."""
+        if not self.plan.sources:
+            return None
+        pool = ChunkPool(self.config, [off.chain for off in self.plan.sources.values()], self.plan.workers)
+        for name, off in self.plan.sources.items():
+            self.nodes[name].component.offload(Remote(pool, name, self._counter(off.chain.transforms)))
+        log.info(
+            "worker processes frame, transform and encode these sources",
+            extra={"workers": self.plan.workers, "sources": sorted(self.plan.sources)},
+        )
+        return pool
+
+    def _counter(self, names: tuple[str, ...]) -> Callable[[dict[str, Counts]], None]:
+        """Adds what a worker's transforms counted to the stats of the same transforms here."""
+        stats = {name: self.nodes[name].stats for name in names}
+
+        def add(counts: dict[str, Counts]) -> None:
+            for name, c in counts.items():
+                s = stats[name]
+                s.events_in += c.events_in
+                s.events_out += c.events_out
+                s.events_failed += c.events_failed
+                s.events_dropped += c.events_dropped
+                for tag, n in c.tags.items():
+                    s.tags[tag] = s.tags.get(tag, 0) + n
+
+        return add
 
     def stop(self) -> None:
         """Ask sources to stop reading; what is in flight drains."""
@@ -153,12 +193,17 @@ class Topology:
     async def _run_source(self, node: Node) -> None:
         source: Source = node.component
         router = self._router(node)
+        offload = self.plan.sources.get(node.name)
+        if offload is not None:
+            # Its events arrive transformed (by the workers): straight to the sinks at the chain's end.
+            sinks = [self.nodes[name] for name in offload.sinks]
+            router = Router([s.queue for s in sinks if s.queue is not None], [False] * len(sinks))
         emit = router.emit
-        stamp = compile_stamp(node.config)
+        stamp = compile_stamp(node.config) if offload is None else None  # the workers add the fields
         if stamp is not None:
             # Static `fields` are added here, where batches leave the source, so every source has them.
             async def emit_stamped(batch: Batch) -> None:
-                stamp(batch.events)
+                stamp(as_list(batch.events))
                 await router.emit(batch)
 
             emit = emit_stamped
@@ -176,6 +221,10 @@ class Topology:
         # Not in a `finally`: on cancellation the downstream queue may be full,
         # and the whole graph is being torn down anyway.
         await router.close()
+        if offload is not None and offload.first is not None:
+            first = self.nodes[offload.first].queue
+            assert first is not None
+            await first.close()  # the chain's first transform still counts this source as an input
 
     async def _run_transform(self, node: Node) -> None:
         if isinstance(node.component, RoutingTransform):
@@ -186,16 +235,17 @@ class Topology:
         router = self._router(node)
         stats = node.stats
         while (batch := await node.queue.get()) is not None:
-            n = len(batch.events)
+            events = as_list(batch.events)
+            n = len(events)
             stats.events_in += n
             try:
-                out = transform.process(batch.events)
+                out = transform.process(events)
             except Exception:
                 # A bug, not bad input (parsers tag bad input). Pass the batch on untouched
                 # and count it, rather than stopping the pipeline or losing the batch.
                 component_log(log, node.name).exception("transform failed; passing the batch on unchanged")
                 stats.events_failed += n
-                out = batch.events
+                out = events
             stats.events_out += len(out)
             if len(out) < n:
                 stats.events_dropped += n - len(out)
@@ -217,7 +267,7 @@ class Topology:
         unmatched = len(names) - 1  # the catch-all comes last: where a batch goes when the transform fails
         stats = node.stats
         while (batch := await node.queue.get()) is not None:
-            events = batch.events
+            events = as_list(batch.events)
             stats.events_in += len(events)
             try:
                 outs = transform.route(events)

@@ -25,6 +25,7 @@ from pipeline.atomicfile import make_dirs
 from pipeline.config import SinkConfig
 from pipeline.context import BuildContext
 from pipeline.errors import ConfigError, TransientError
+from pipeline.event import EncodedEvents, Events, as_list
 from pipeline.registry import register
 from pipeline.sink import Outcome
 from pipeline.template import Template
@@ -68,6 +69,8 @@ class FileSinkConfig(SinkConfig):
 
 
 class FileSink:
+    accepts_encoded = True  # JSON lines from workers are written as they came
+
     def __init__(self, name: str, config: FileSinkConfig) -> None:
         self.name = name
         self.config = config
@@ -85,8 +88,19 @@ class FileSink:
     async def healthcheck(self) -> None:
         return None
 
-    async def send(self, events: list[dict[str, Any]]) -> Outcome:
-        return await asyncio.to_thread(self._write, events)
+    async def send(self, events: Events) -> Outcome:
+        constant = self.template.constant
+        if isinstance(events, EncodedEvents) and constant is not None:
+            # Encoded by a worker: write the bytes as they are (no per-event work here at all).
+            try:
+                await asyncio.to_thread(self._append, constant, events.data)
+            except (OSError, ValueError) as exc:
+                self._forget(constant)
+                if _permanent(exc):
+                    return Outcome.reject_all(len(events), f"cannot write {constant!r}: {_describe(exc)}")
+                raise TransientError(f"cannot write {constant}: {_describe(exc)}") from None
+            return Outcome.delivered()
+        return await asyncio.to_thread(self._write, as_list(events))
 
     def _write(self, events: list[dict[str, Any]]) -> Outcome:
         groups: dict[str, tuple[list[int], list[bytes]]] = {}

@@ -57,6 +57,7 @@ So GeoIP, which looks up ``client_ip``, finds the real client behind proxies.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from parsers.dates import DateParser
 from parsers.formats import unescape_quoted
@@ -65,23 +66,43 @@ from parsers.types import DATE_FAILURE, GROK_FAILURE, RESERVED_KEYS, Event, add_
 
 __all__ = ["AccessLogFormat"]
 
-# A quoted value with backslash escapes, as an "unrolled loop" (normal* (escaped normal*)*):
-# linear, and about twice as fast in `re` as an alternation inside a repetition.
-_QV = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
-# Everything from "[time]" on; the heads below say what comes before it.
-_TAIL = (
-    r"\[([^\]]{1,64}+)\] "
-    r'"(?:([A-Za-z][A-Za-z0-9_-]{0,31}+) ([^\s"?]*+)(?:\?([^\s"]*+))?(?: HTTP/([0-9.]++))?'
-    r"|(" + _QV + r'))" '
-    r"(\d{3}|-) (\d++|-)"
-    r'(?: "(' + _QV + r')" "(' + _QV + r')")?'
-    # Fast path for the common bare extras: request_time [upstream_response_time [upstream_addr]].
-    r"(?: (\d++(?:\.\d++)?|-)(?: (\d++(?:\.\d++)?|-)(?: ([^\s\",]++))?)?(?=\s*+$))?"
-    r"(.*+)"
-)
-#: One remote token (the common case; ``parse`` sends a token with a list, quotes, brackets or
-#: a port to ``set_remote``). A head of several tokens fails here.
-ACCESS_LINE = re.compile(r"(\S++) (\S++) (\S++) " + _TAIL, re.DOTALL)
+
+def _line_regex(in_block: bool, escapes: bool = True) -> str:
+    """The access line regex: for one line (a message), or for one line inside a block of lines.
+
+    In a block no part may cross a newline, and the line ends at one; on a single line both
+    forms match the same text with the same groups (a test checks it), so the worker
+    processes' block scan (pipeline/workers/fastpath.py) gives exactly what `parse` gives.
+    Without `escapes`, quoted values may hold no backslash: the same match on text that has
+    none, in about half the time (the escape loop is most of the cost); use it only there.
+    """
+    nl = r"\n" if in_block else ""
+    # A quoted value with backslash escapes, as an "unrolled loop" (normal* (escaped normal*)*):
+    # linear, and about twice as fast in `re` as an alternation inside a repetition.
+    qv = r'[^"\\' + nl + r']*+(?:\\.[^"\\' + nl + r"]*+)*+" if escapes else r'[^"\\' + nl + r"]*+"
+    space_to_end = r"[^\S\n]*+$" if in_block else r"\s*+$"
+    # Everything from "[time]" on; the heads say what comes before it.
+    tail = (
+        r"\[([^\]" + nl + r"]{1,64}+)\] "
+        r'"(?:([A-Za-z][A-Za-z0-9_-]{0,31}+) ([^\s"?]*+)(?:\?([^\s"]*+))?(?: HTTP/([0-9.]++))?'
+        r"|(" + qv + r'))" '
+        r"(\d{3}|-) (\d++|-)"
+        r'(?: "(' + qv + r')" "(' + qv + r')")?'
+        # Fast path for the common bare extras: request_time [upstream_response_time [upstream_addr]].
+        r"(?: (\d++(?:\.\d++)?|-)(?: (\d++(?:\.\d++)?|-)(?: ([^\s\",]++))?)?(?=" + space_to_end + r"))?"
+        r"(.*+)"
+    )
+    # One remote token (the common case; ``parse`` sends a token with a list, quotes, brackets or
+    # a port to ``set_remote``). A head of several tokens fails here.
+    return r"(\S++) (\S++) (\S++) " + tail
+
+
+ACCESS_LINE = re.compile(_line_regex(in_block=False), re.DOTALL)
+_ACCESS_LINE_PLAIN = re.compile(_line_regex(in_block=False, escapes=False), re.DOTALL)
+#: The same, matched at a line start inside a block of lines: it ends at the line's end.
+ACCESS_LINE_IN_BLOCK = re.compile(_line_regex(in_block=True), re.MULTILINE)
+#: ... for a block without any backslash (the common case).
+ACCESS_LINE_IN_PLAIN_BLOCK = re.compile(_line_regex(in_block=True, escapes=False), re.MULTILINE)
 # Separators inside a remote list: commas, spaces, quotes.
 _REMOTE_SPLIT = re.compile(r'[\s,"]++')
 
@@ -241,22 +262,26 @@ def _forwarded_client(event: Event) -> None:
 class AccessLogFormat:
     """Parse nginx/Apache access lines (see module docstring for the fields)."""
 
-    __slots__ = ("_match", "_parse_date")
+    __slots__ = ("_match", "_match_plain", "_parse_date")
 
     def __init__(self, dates: DateParser | None = None) -> None:
         self._parse_date = (dates or DateParser()).parse
         self._match = ACCESS_LINE.match
+        self._match_plain = _ACCESS_LINE_PLAIN.match
 
     def parse(self, event: Event, message: str) -> bool:
         """Fill ``event`` from ``message``; False (nothing set) if it is not an access line."""
-        m = self._match(message)
+        m = (self._match_plain if "\\" not in message else self._match)(message)
         if m is None:
             # Most lines that fail here are not access lines at all (auto-detection tries
             # this format first): a C-speed scan for the end of the time turns them away.
             return '] "' in message and self._parse_head(event, message)
-        # One body, inline: the common line pays no extra call.
+        return self.fill(event, m.groups())
+
+    def fill(self, event: Event, groups: tuple[str | Any, ...]) -> bool:
+        """Set the fields of a line that ``ACCESS_LINE`` (or ``ACCESS_LINE_IN_BLOCK``) matched."""
         (client, ident, user, ts, method, path, query, version, raw,
-         status, nbytes, referrer, agent, rt, urt, uaddr, rest) = m.groups()  # fmt: skip
+         status, nbytes, referrer, agent, rt, urt, uaddr, rest) = groups  # fmt: skip
         if client != "-":
             # ``\S++`` is the fastest head; the rare token that needs splitting is told apart here.
             if "," in client or client[0] in '"[' or (":" in client and "." in client):

@@ -43,7 +43,8 @@ from pipeline.metrics import Metrics
 from pipeline.registry import register
 from pipeline.sources.base import SourceContext
 from pipeline.sources.file_config import FileSourceConfig
-from pipeline.sources.framing import Framer, FramerFactory, line_framers
+from pipeline.sources.framing import FramerFactory, Stamp, line_framers
+from pipeline.sources.offload import AnyFramer, Remote, RemoteFramer
 from pipeline.sources.reader import Emit
 from pipeline.sources.tracker import Change, FileState, FileTracker
 
@@ -68,6 +69,7 @@ class FileSource:
         self.config = config
         self.host = host
         self._framers = framers or line_framers(config)
+        self.remote: Remote | None = None
         self.store = CheckpointStore(Path(data_dir) / "checkpoints" / f"{name}.json", name, config.checkpoint_retention)
         self.tracker = FileTracker(name, config, self.store, self._make_framer)
         self._emit: Emit | None = None
@@ -80,8 +82,14 @@ class FileSource:
         self._loaded = False
         self._next_housekeeping = 0.0
 
-    def _make_framer(self, key: str, path: str) -> Framer:
+    def _make_framer(self, key: str, path: str) -> AnyFramer:
+        if self.remote is not None:
+            return RemoteFramer(Stamp(self.host, key, path, self.config.log_type), self.remote)
         return self._framers(self.host, key, path)
+
+    def offload(self, remote: Remote) -> None:
+        """Frame, transform and encode this source's lines in worker processes (the topology decides)."""
+        self.remote = remote
 
     # -- lifecycle -----------------------------------------------------------
     @property

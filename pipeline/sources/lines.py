@@ -10,6 +10,8 @@ checkpoint never lands in the middle of a line.
 from __future__ import annotations
 
 RawLine = tuple[bytes, int, int, bool]
+# Complete lines as one block: (their bytes, each line ending with a newline; the first's offset).
+Block = tuple[bytes, int]
 
 
 class LineSplitter:
@@ -65,6 +67,25 @@ class LineSplitter:
         else:
             self._buf = rest
         return out
+
+    def feed_block(self, chunk: bytes) -> Block | list[RawLine]:
+        """Like `feed`, but complete lines come back as one block: (bytes ending with a newline,
+        its start offset), without a Python step per line. Used when lines are framed elsewhere
+        (worker processes). When a line may be cut (longer than `max_line_bytes`), or one is being
+        skipped, it falls back to `feed`'s list of lines."""
+        buf = self._buf
+        if self._discarding or len(buf) + len(chunk) > self.max_line_bytes:
+            return self.feed(chunk)
+        data = buf + chunk if buf else chunk
+        self._fed += len(chunk)
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            self._buf = data
+            return (b"", self._line_start)
+        start = self._line_start
+        self._buf = data[nl + 1 :]
+        self._line_start = start + nl + 1
+        return (data[: nl + 1], start)
 
     def flush(self) -> RawLine | None:
         """The unterminated last line, if any (end of input or idle timeout)."""

@@ -23,10 +23,10 @@ from functools import partial
 
 from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
-from pipeline.event import Batch, Event
+from pipeline.event import Batch, Event, Events
 from pipeline.sources.file_config import FileSourceConfig
-from pipeline.sources.framing import Framer
-from pipeline.sources.lines import LineSplitter, RawLine
+from pipeline.sources.lines import Block, LineSplitter, RawLine
+from pipeline.sources.offload import AnyFramer, RemoteFramer
 
 Emit = Callable[[Batch], Awaitable[None]]
 # release(start, end, status): the byte range [start, end) of this file was settled downstream.
@@ -53,12 +53,13 @@ class ChunkReader:
         """Bytes of an unterminated line held back."""
         return self.splitter.pending_bytes
 
-    def read(self) -> tuple[bytes, list[RawLine]]:
-        """Read one chunk; return it (b"" at EOF) and the complete lines it finished."""
+    def read(self, as_block: bool = False) -> tuple[bytes, list[RawLine] | Block]:
+        """Read one chunk; return it (b"" at EOF) and the complete lines it finished (as one block
+        of bytes when `as_block` and no line had to be cut)."""
         data = os.pread(self.fd, self.chunk_bytes, self.splitter.offset)
         if not data:
             return data, []
-        return data, self.splitter.feed(data)
+        return data, self.splitter.feed_block(data) if as_block else self.splitter.feed(data)
 
     def flush(self) -> RawLine | None:
         """The unterminated last line, if any (idle timeout, end of input)."""
@@ -76,7 +77,7 @@ class FileReader:
 
     def __init__(self, fd: int, offset: int, config: FileSourceConfig, release: Release) -> None:
         self.chunks = ChunkReader(fd, offset, config.read_chunk_bytes, config.max_line_bytes)
-        self.framer: Framer | None = None
+        self.framer: AnyFramer | None = None
         self._release = release
         self._max_lines = config.batch_max_lines
         self._max_bytes = config.batch_max_bytes
@@ -114,9 +115,10 @@ class FileReader:
         framer = self.framer
         return framer.idle_deadline if framer is not None else None
 
-    def read(self) -> tuple[bytes, list[RawLine]]:
-        """One chunk and the lines it completed (b"" at the end); raises OSError."""
-        data, lines = self.chunks.read()
+    def read(self) -> tuple[bytes, list[RawLine] | Block]:
+        """One chunk and the lines it completed (b"" at the end); raises OSError. An offloaded file
+        gets them as one block of bytes: its lines are split again in the worker process."""
+        data, lines = self.chunks.read(as_block=isinstance(self.framer, RemoteFramer))
         if not data:
             self.at_eof = True
             return data, lines
@@ -125,15 +127,24 @@ class FileReader:
         self.last_data = time.monotonic()
         return data, lines
 
-    async def emit_lines(self, lines: list[RawLine], crlf: bool, emit: Emit) -> None:
+    async def emit_lines(self, lines: list[RawLine] | Block, crlf: bool, emit: Emit) -> None:
         """Frame `lines` and emit them as batches within the size limits."""
         framer = self.framer
         assert framer is not None
+        if isinstance(lines, tuple):  # a block (offloaded files only)
+            assert isinstance(framer, RemoteFramer)
+            if lines[0]:
+                framer.submit_block(lines[0], lines[1], crlf, rfc3339_ms())
+                await self._emit_remote(framer, emit, wait=framer.must_wait())
+            return
         max_lines = self._max_lines
         max_bytes = self._max_bytes
         now = time.monotonic()
         ts = rfc3339_ms()
         n = len(lines)
+        if isinstance(framer, RemoteFramer):
+            await self._submit(framer, lines, crlf, ts, emit)
+            return
         if n <= max_lines and lines[-1][2] - lines[0][1] <= max_bytes:
             events, resume = framer.feed(lines, now, ts, crlf)
             await self.emit(events, resume, emit)
@@ -147,7 +158,24 @@ class FileReader:
             await self.emit(events, resume, emit)
             i = j
 
-    async def emit(self, events: list[Event], resume: int | None, emit: Emit, force: bool = False) -> None:
+    async def _submit(self, framer: RemoteFramer, lines: list[RawLine], crlf: bool, ts: str, emit: Emit) -> None:
+        """Offloaded: the lines go to a worker as one task (per chunk, not per batch: fewer, larger
+        tasks); what has come back is emitted in order, waiting when too much is in flight."""
+        framer.submit(lines, crlf, ts)
+        await self._emit_remote(framer, emit, wait=framer.must_wait())
+
+    async def _emit_remote(self, framer: RemoteFramer, emit: Emit, wait: bool) -> None:
+        for events, resume in await framer.ready(wait):
+            # force: a task whose events were all filtered out still releases its range (an empty batch).
+            await self.emit(events, resume, emit, force=True)
+
+    async def _drain_remote(self, emit: Emit) -> None:
+        framer = self.framer
+        if isinstance(framer, RemoteFramer):
+            while framer.pending:
+                await self._emit_remote(framer, emit, wait=True)
+
+    async def emit(self, events: Events, resume: int | None, emit: Emit, force: bool = False) -> None:
         """Emit events with a receipt for [ack_start, resume) of this file.
 
         With no events the range is kept open (it merges into the next batch), unless
@@ -165,6 +193,9 @@ class FileReader:
         framer = self.framer
         if framer is None:
             return
+        if isinstance(framer, RemoteFramer):
+            await self._drain_remote(emit)
+            return
         deadline = framer.idle_deadline
         if deadline is not None and deadline <= now:
             events, resume = framer.flush_idle(now, rfc3339_ms())
@@ -176,6 +207,13 @@ class FileReader:
         if framer is None:
             return
         ts = rfc3339_ms()
+        if isinstance(framer, RemoteFramer):
+            line = self.chunks.flush()
+            if line is not None:
+                framer.submit([line], True, ts)
+            await self._drain_remote(emit)
+            await self.emit([], None, emit, force=final)
+            return
         events: list[Event] = []
         resume: int | None = None
         line = self.chunks.flush()

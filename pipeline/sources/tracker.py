@@ -41,7 +41,7 @@ from pipeline.logs import component_log
 from pipeline.sources.discovery import Discovery
 from pipeline.sources.file_config import FileSourceConfig
 from pipeline.sources.fileid import Fingerprint, fingerprint, identity_key, matches
-from pipeline.sources.framing import Framer
+from pipeline.sources.offload import AnyFramer
 from pipeline.sources.reader import FileReader
 from pipeline.watermark import Watermark
 
@@ -52,7 +52,7 @@ _TAIL_LOOKBACK = 64 * 1024
 
 Ident = tuple[int, int]  # (st_dev, st_ino)
 # make_framer(key, path): the framer of a newly identified file.
-MakeFramer = Callable[[str, str], Framer]
+MakeFramer = Callable[[str, str], AnyFramer]
 
 
 class Change(enum.Enum):

@@ -70,7 +70,7 @@ def start_writer(tmp: Path, path: Path, total: int, every: int, mode: str, rate:
 
 
 def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_lines: int = 500,
-                 checkpoint_interval: str | None = "200ms", extra: str = "") -> Path:
+                 checkpoint_interval: str | None = "200ms", extra: str = "", workers: int = 1) -> Path:
     """The daemon's config: file source -> file sink (`checkpoint_interval=None`: the source's default)."""
     cfg = tmp / "pipeline.yaml"
     checkpoint = f"checkpoint_interval: {checkpoint_interval}" if checkpoint_interval else ""
@@ -78,6 +78,7 @@ def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_
         data_dir: {tmp / "data"}
         api: {{enabled: false}}
         queue_capacity: {queue_capacity}
+        workers: {workers}
         shutdown_timeout: 20s
         sources:
           app:

@@ -1,0 +1,198 @@
+"""What a worker process runs: lines of one file in, JSON lines of the transformed events out.
+
+The process builds, once (the pool's initializer), every offloaded chain: the
+source's static fields and its per-event transforms, from the same validated
+config the main process built them from. Each task is a block of complete
+lines of one file (the main process split them, so offsets and truncation are
+its own); the worker frames them as the file source would, runs the chain, and
+encodes each event once. The main process gets back the bytes, the number of
+events and what the chain's transforms counted (it adds those to their
+metrics), and writes, settles and checkpoints in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import orjson
+
+from parsers.dispatch import EventParser
+from parsers.formats.access import AccessLogFormat
+from pipeline import registry
+from pipeline.config import PipelineConfig
+from pipeline.context import BuildContext
+from pipeline.dlq import DeadLetterQueue
+from pipeline.event import Event
+from pipeline.memtune import tune_memory
+from pipeline.metrics import ComponentStats, Metrics
+from pipeline.source_fields import Stamp as FieldStamp
+from pipeline.source_fields import compile_stamp
+from pipeline.sources.framing import PlainFramer, Stamp
+from pipeline.sources.lines import LineSplitter, RawLine
+from pipeline.transforms.base import Transform
+from pipeline.transforms.parse import ParseTransform
+from pipeline.workers.fastpath import access_block
+
+log = logging.getLogger(__name__)
+
+_ENCODE_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec:
+    """One offloaded source: its name (for its `fields`) and its transforms, in order."""
+
+    source: str
+    transforms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A block of complete lines of one file (`lines` instead when one of them was cut)."""
+
+    chain: str  # the source's name
+    host: str
+    key: str  # the file identity (event ids derive from it)
+    path: str
+    log_type: str | None
+    ts: str  # ingest time for `@timestamp` (as the file source stamps it)
+    base: int  # offset of the block's first byte
+    block: bytes  # lines, each ending with a newline
+    lines: list[RawLine] | None
+    crlf: bool
+
+
+@dataclass(slots=True)
+class Counts:
+    """What one transform counted on one task (the main process adds it to the transform's stats)."""
+
+    events_in: int = 0
+    events_out: int = 0
+    events_failed: int = 0
+    events_dropped: int = 0
+    tags: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    data: bytes  # JSON lines, one per event out of the chain
+    n: int
+    counts: dict[str, Counts]
+
+
+@dataclass(slots=True)
+class _Chain:
+    fields: FieldStamp | None
+    transforms: list[tuple[str, Transform, ComponentStats]]
+    # The first transform parses access lines and nothing else: the block fast path can do it.
+    access: tuple[AccessLogFormat, EventParser] | None = None
+
+
+_CHAINS: dict[str, _Chain] = {}
+
+
+def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
+    """The pool's initializer: build each chain's transforms once in this process."""
+    tune_memory()
+    metrics = Metrics()
+    ctx = BuildContext(
+        config=config,
+        data_dir=config.data_dir,
+        host=config.host,
+        dlq=DeadLetterQueue(config.data_dir / "dead_letter"),
+        metrics=metrics,
+        once=True,
+    )
+    for spec in chains:
+        transforms = []
+        for name in spec.transforms:
+            model = config.transforms[name]
+            built = registry.lookup("transform", model.type)
+            assert built is not None
+            transforms.append((name, built.factory(name, model, ctx), metrics.component(name, "transform", model.type)))
+        source = config.sources[spec.source]
+        chain = _CHAINS[spec.source] = _Chain(compile_stamp(source), transforms)
+        first = transforms[0][1] if transforms else None
+        if chain.fields is None and isinstance(first, ParseTransform):
+            fmt = first.parser.access_only(source.log_type)
+            if fmt is not None:
+                chain.access = (fmt, first.parser)
+
+
+def run(task: Task) -> Result:
+    chain = _CHAINS[task.chain]
+    stamp = Stamp(task.host, task.key, task.path, task.log_type)
+    counts: dict[str, Counts] = {}
+    transforms = chain.transforms
+    events = _access_fast(chain, task, stamp, counts)
+    if events is not None:
+        transforms = transforms[1:]  # the fast path did the parse
+    else:
+        lines = task.lines
+        if lines is None:
+            lines = LineSplitter(len(task.block) + 1, task.base).feed(task.block)
+        events, _ = PlainFramer(stamp).feed(lines, 0.0, task.ts, task.crlf)
+        if chain.fields is not None:
+            chain.fields(events)
+    for name, transform, stats in transforms:
+        n = len(events)
+        count = counts[name] = Counts(events_in=n)
+        tags_before = dict(stats.tags)
+        try:
+            out = transform.process(events)
+        except Exception:
+            # As in the main process: a bug, not bad input; the batch goes on unchanged.
+            log.exception("transform failed; passing the batch on unchanged", extra={"component": name})
+            count.events_failed = n
+            out = events
+        count.events_out = len(out)
+        count.events_dropped = n - len(out)
+        count.tags = {t: v - tags_before.get(t, 0) for t, v in stats.tags.items() if v != tags_before.get(t, 0)}
+        events = out
+    return Result(encode(events), len(events), counts)
+
+
+def _access_fast(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Counts]) -> list[Event] | None:
+    """Frame and parse the block in one loop (fastpath.py), counting for the parse transform."""
+    if chain.access is None or task.lines is not None:
+        return None
+    fmt, parser = chain.access
+    ts = task.ts
+
+    def slow(text: str, offset: int) -> Event:
+        event = stamp.event(text, offset, ts, None)
+        parser.parse_batch([event])
+        return event
+
+    events = access_block(task.block, task.base, stamp, ts, fmt, slow)
+    if events is None:
+        return None
+    name, _, stats = chain.transforms[0]
+    tags_before = dict(stats.tags)
+    stats.count_tags(events)  # what the parse transform counts
+    n = len(events)
+    counts[name] = Counts(
+        events_in=n,
+        events_out=n,
+        tags={t: v - tags_before.get(t, 0) for t, v in stats.tags.items() if v != tags_before.get(t, 0)},
+    )
+    return events
+
+
+def encode(events: list[Event]) -> bytes:
+    dumps = orjson.dumps
+    try:
+        return b"".join([dumps(e, option=_ENCODE_OPTS) for e in events])
+    except (orjson.JSONEncodeError, TypeError):
+        return b"".join([_encode_one(e) for e in events])
+
+
+def _encode_one(event: Event) -> bytes:
+    try:
+        return orjson.dumps(event, default=str, option=_ENCODE_OPTS)
+    except orjson.JSONEncodeError:
+        # What orjson refuses even with `default` (an integer beyond 64 bits, which a grok `:int`
+        # capture can make): the standard library writes it; JSON itself has no such limit.
+        return json.dumps(event, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"

@@ -1,0 +1,89 @@
+"""pipeline/workers/plan.py: which sources worker processes take over, and where their batches go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.workers.plan import available_cpus, plan, worker_count
+
+
+def config(write_config: Callable[[str], Path], body: str, workers: str = "2") -> Path:
+    return write_config(f"workers: {workers}\n" + body)
+
+
+BASE = """
+sources:
+  access: {type: file, include: ["/x/*.log"], log_type: access}
+  app: {type: file, include: ["/y/*.log"], multiline: {preset: python_traceback}}
+  pods: {type: container, include: ["/z/*.log"]}
+"""
+
+
+class TestPlan:
+    def test_a_chain_of_per_event_transforms_into_sinks_is_offloaded(self, write_config) -> None:
+        path = config(write_config, BASE + """
+transforms:
+  parsed: {type: parse, inputs: [access, app, pods]}
+  typed: {type: mutate, inputs: [parsed], operations: [{convert: {status: int}}]}
+sinks:
+  out: {type: file, inputs: [typed], path: /o.jsonl}
+  hole: {type: blackhole, inputs: [typed]}
+""")
+        result = plan(load_config(path))
+        assert result.workers == 2
+        assert set(result.sources) == {"access"}  # multiline and container framing stay in the main process
+        off = result.sources["access"]
+        assert off.chain.transforms == ("parsed", "typed")
+        assert (off.sinks, off.first) == (["out", "hole"], "parsed")
+        assert result.extra_producers("out") == 1 and result.extra_producers("parsed") == 0
+
+    @pytest.mark.parametrize(
+        "transforms",
+        [
+            pytest.param("  d: {type: dedupe, inputs: [access], fields: [message]}\n", id="stateful"),
+            pytest.param("  r: {type: route, inputs: [access], routes: {e: {field: x, exists: true}}}\n", id="route"),
+        ],
+    )
+    def test_a_stateful_or_routing_transform_keeps_the_source_in_the_main_process(
+        self, write_config, transforms: str
+    ) -> None:
+        name = transforms.split(":")[0].strip()
+        inputs = f"[{name}]" if name == "d" else "[r.e, r._unmatched]"
+        path = config(write_config, BASE + "transforms:\n" + transforms + f"""
+sinks:
+  out: {{type: blackhole, inputs: {inputs}}}
+  rest: {{type: blackhole, inputs: [app, pods]}}
+""")
+        assert plan(load_config(path)).sources == {}
+
+    def test_a_branch_between_a_transform_and_a_sink_is_not_offloaded(self, write_config) -> None:
+        path = config(write_config, BASE + """
+transforms:
+  parsed: {type: parse, inputs: [access]}
+sinks:
+  raw: {type: blackhole, inputs: [access]}
+  out: {type: blackhole, inputs: [parsed, app, pods]}
+""")
+        assert plan(load_config(path)).sources == {}
+
+    def test_a_source_straight_into_sinks_is_offloaded_with_no_chain(self, write_config) -> None:
+        path = config(write_config, BASE + """
+sinks:
+  out: {type: blackhole, inputs: [access, app, pods]}
+""")
+        off = plan(load_config(path)).sources["access"]
+        assert (off.chain.transforms, off.first, off.sinks) == ((), None, ["out"])
+        assert plan(load_config(path)).extra_producers("out") == 0  # already counted as its input
+
+    def test_one_worker_offloads_nothing(self, write_config) -> None:
+        path = config(write_config, BASE + "sinks:\n  out: {type: blackhole, inputs: [access, app, pods]}\n", "1")
+        assert plan(load_config(path)).sources == {}
+
+
+def test_auto_is_the_cpus_this_process_may_use() -> None:
+    assert worker_count("auto") == available_cpus() >= 1
+    assert worker_count(3) == 3
