@@ -12,7 +12,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -172,9 +172,8 @@ class RootConfig(Model):
     queue_capacity: int = Field(
         default=16, gt=0, description="Batches each stage's input queue holds (backpressure bound)."
     )
-    workers: int | Literal["auto"] = Field(
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default=1,
-        ge=1,
         description="Processes that frame, transform and encode file lines: `auto` is the CPUs this process may "
         "use (its affinity, capped by a cgroup CPU quota); 1 does everything in one process. Used by `file` "
         "sources without multiline whose events flow through per-event transforms (parse, geoip, mutate, filter) "

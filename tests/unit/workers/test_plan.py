@@ -87,3 +87,14 @@ sinks:
 def test_auto_is_the_cpus_this_process_may_use() -> None:
     assert worker_count("auto") == available_cpus() >= 1
     assert worker_count(3) == 3
+
+
+def test_the_setting_takes_auto_or_a_positive_count(write_config) -> None:
+    from pipeline.errors import ConfigError
+
+    body = "sources:\n  a: {type: stdin}\nsinks:\n  o: {type: blackhole, inputs: [a]}\n"
+    assert load_config(config(write_config, body, "auto")).root.workers == "auto"
+    assert load_config(config(write_config, body, "4")).root.workers == 4
+    with pytest.raises(ConfigError) as err:
+        load_config(config(write_config, body, "0"))
+    assert any("workers" in p for p in err.value.problems)
