@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from parsers.multiline import PRESETS, MultilineJoiner, joiner_from_preset
 from pipeline.config import Model, SourceConfig
+from pipeline.sources.transcode import check_encoding
 from pipeline.units import ByteSize, Duration
 
 PresetName = Literal[
@@ -141,6 +142,18 @@ class FileSourceConfig(SourceConfig):
         description="Longer lines are cut to this and tagged `_truncated`; the rest is skipped, never buffered.",
         examples=["1MiB"],
     )
+    encoding: str = Field(
+        default="utf-8",
+        description="Encoding of the files' bytes (a Python codec name): ASCII-compatible ones such as "
+        "`gb18030` / `gbk`, `big5`, `shift_jis`, `euc-kr`, `latin-1`, `cp1252`, or `utf-16` (byte order "
+        "from the BOM, little-endian without one), `utf-16le`, `utf-16be`. Lines are decoded whole and "
+        "emitted as UTF-8; bytes invalid in the encoding become U+FFFD and the event is tagged "
+        "`_invalid_utf8`. Docker json-file logs are always UTF-8 (Docker transcodes them); on the "
+        "`container` source set this only for CRI files of containers writing another encoding. "
+        "A UTF-16 or multi-byte encoded line may grow by half when re-encoded as UTF-8. "
+        "Non-UTF-8 files are framed in the daemon process (no `workers` block path).",
+        examples=["utf-8", "gb18030", "utf-16"],
+    )
     ignore_older: Duration | None = Field(
         default=None, description="Skip files not modified for this long (unset: read all).", examples=["24h"]
     )
@@ -171,6 +184,11 @@ class FileSourceConfig(SourceConfig):
         description="Forget checkpoint entries of files not seen for this long.",
         examples=["24h"],
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
 
     def max_event_bytes(self) -> int | None:
         """The longest message this source emits: a line, or a joined multiline record (for `validate`)."""

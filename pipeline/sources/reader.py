@@ -25,8 +25,9 @@ from parsers.dates import rfc3339_ms
 from pipeline.acks import Receipt, Status
 from pipeline.event import Batch, Event, Events
 from pipeline.sources.file_config import FileSourceConfig
-from pipeline.sources.lines import Block, LineSplitter, RawLine
+from pipeline.sources.lines import Block, RawLine
 from pipeline.sources.offload import AnyFramer, RemoteFramer
+from pipeline.sources.transcode import line_splitter
 
 Emit = Callable[[Batch], Awaitable[None]]
 # release(start, end, status): the byte range [start, end) of this file was settled downstream.
@@ -38,10 +39,10 @@ class ChunkReader:
 
     __slots__ = ("chunk_bytes", "fd", "splitter")
 
-    def __init__(self, fd: int, offset: int, chunk_bytes: int, max_line_bytes: int) -> None:
+    def __init__(self, fd: int, offset: int, chunk_bytes: int, max_line_bytes: int, encoding: str = "utf-8") -> None:
         self.fd = fd
         self.chunk_bytes = chunk_bytes
-        self.splitter = LineSplitter(max_line_bytes, offset)
+        self.splitter = line_splitter(fd, offset, max_line_bytes, encoding)
 
     @property
     def offset(self) -> int:
@@ -76,7 +77,7 @@ class FileReader:
     __slots__ = ("_max_bytes", "_max_lines", "_release", "ack_start", "at_eof", "chunks", "framer", "last_data")
 
     def __init__(self, fd: int, offset: int, config: FileSourceConfig, release: Release) -> None:
-        self.chunks = ChunkReader(fd, offset, config.read_chunk_bytes, config.max_line_bytes)
+        self.chunks = ChunkReader(fd, offset, config.read_chunk_bytes, config.max_line_bytes, config.encoding)
         self.framer: AnyFramer | None = None
         self._release = release
         self._max_lines = config.batch_max_lines
