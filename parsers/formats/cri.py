@@ -11,25 +11,51 @@ checkpoint recipe and ``ContainerStreamDemux``, which adds per-stream multiline 
 Times become ``@timestamp`` form (UTC, milliseconds): containerd writes ``...Z``, CRI-O may
 write local time with an offset (``+02:00``), which is converted to UTC.
 
-Outcome for a malformed line (fewer than three fields, a stream other than stdout/stderr, a
-tag not starting with P or F, an invalid time): it is never dropped and never raises; it
-becomes a record whose text is the raw line, ``stream=""``, ``time=None``, tagged
-``_cri_parse_failure``. It does not disturb fragments being reassembled.
+Two details of the line, decided on purpose:
+
+- **Spaces after the tag belong to the message.** containerd and CRI-O write exactly one space
+  between the tag and the message, the kubelet's own reader (``kubectl logs``) takes everything
+  after that one space, and so do Fluent Bit's and Vector's CRI parsers: in
+  ``<time> stdout F  indented``, the message is `` indented``. Stripping more would change what
+  the application wrote (indentation, a deliberate leading space).
+- **No tag: a full line.** Runtimes from before the tag was added (Kubernetes < 1.10, early
+  cri-containerd) write ``<time> <stream> <message>``. A third field that is not a valid tag
+  (``P``, ``F``, or one of them followed by ``:flags``) means the line has none: everything after
+  ``<stream> `` is the message, and the line is full (those runtimes never split lines). The
+  rule is per line and prefers the tag: a tagless line whose message starts with ``P `` or
+  ``F `` (or ``P:``/``F:``) cannot be told from a tagged one, and is read as tagged (its first
+  word taken for the tag, ``P`` holding it as a fragment). Every runtime in use writes the
+  tag, so reading it wrongly is the rare case; remembering per file that lines were tagless
+  would let one corrupt line turn every later line of a current runtime's file into
+  ``F message`` text.
+
+Outcome for a malformed line (fewer than two fields, a stream other than stdout/stderr, an
+invalid time): it is never dropped and never raises; it becomes a record whose text is the raw
+line, ``stream=""``, ``time=None``, tagged ``_cri_parse_failure``. It does not disturb
+fragments being reassembled.
+
+Files that mix the formats: ``decoder_for(fmt, ...)`` builds the decoder of a file detected as
+``fmt`` (the fast guess) that also decodes a line of the other format, when one does not fit
+``fmt`` but fits the other (``other=`` of ``CriDecoder`` / ``DockerDecoder``). Fragments are
+reassembled per stream whatever format each line is in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from parsers.formats.container import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    ContainerDecoder,
     ContainerDecoderBase,
     ContainerEntry,
     ContainerRecord,
     to_utc_millis,
     utc_heads,
 )
-from parsers.formats.docker import decode_docker
+from parsers.formats.docker import DockerDecoder, LineParser, decode_docker
 from parsers.multiline import LineLike
 from parsers.types import TRUNCATED
 
@@ -38,6 +64,7 @@ __all__ = [
     "TAG_TRUNCATED",
     "CriDecoder",
     "CriEntry",
+    "decoder_for",
     "detect_container_format",
     "parse_cri",
 ]
@@ -64,36 +91,43 @@ def _flag(tag: str) -> bool | None:
 
 
 def parse_cri(line: str) -> ContainerEntry | None:
-    """Parse one CRI line (without its newline); None if it is not a valid CRI line."""
+    """Parse one CRI line (without its newline); None if it is not a valid CRI line.
+
+    A line without a tag (older runtimes) is a full line; see the module docstring.
+    """
     parts = line.split(" ", 3)
-    if len(parts) == 4:
-        ts, stream, tag, message = parts
-    elif len(parts) == 3:
-        ts, stream, tag = parts
-        message = ""
-    else:
+    if len(parts) < 2:
         return None
+    ts, stream = parts[0], parts[1]
     if stream != "stdout" and stream != "stderr":
-        return None
-    partial = _flag(tag)
-    if partial is None:
         return None
     time = to_utc_millis(ts)
     if time is None:
         return None
-    return ContainerEntry(message, stream, time, partial)
+    partial = _flag(parts[2]) if len(parts) > 2 else None
+    if partial is None:  # no tag: the rest of the line after "<stream> " is the message
+        return ContainerEntry(line[len(ts) + len(stream) + 2 :], stream, time, False)
+    return ContainerEntry(parts[3] if len(parts) == 4 else "", stream, time, partial)
 
 
 class CriDecoder(ContainerDecoderBase):
     """Decode the CRI lines of one file; join P fragments up to their F, per stream.
 
-    ``CriDecoder(max_bytes=10 MiB, timeout=5.0)``; ``feed(lines, now) -> list[ContainerRecord]``,
+    ``CriDecoder(max_bytes=10 MiB, timeout=5.0, other=None)``; ``feed(lines, now) -> list[ContainerRecord]``,
     ``flush_idle(now)``, ``flush()``, ``pending``, ``pending_start_offset``,
-    ``resume_offset``, ``idle_deadline``: see ``ContainerDecoderBase``.
+    ``resume_offset``, ``idle_deadline``: see ``ContainerDecoderBase``. ``other``: the parser
+    of another format (``decode_docker``) tried on a line that is not CRI before it is tagged
+    a failure (files that mix formats; only lines that fail pay for it).
     """
 
-    __slots__ = ()
+    __slots__ = ("_other",)
     failure_tag = TAG_CRI_PARSE_FAILURE
+
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT, other: LineParser | None = None
+    ) -> None:
+        super().__init__(max_bytes, timeout)
+        self._other = other
 
     def feed(self, lines: Sequence[LineLike], now: float) -> list[ContainerRecord]:
         if not lines:
@@ -113,7 +147,7 @@ class CriDecoder(ContainerDecoderBase):
                 # The 3-field form (empty message, no trailing space) or a malformed line.
                 entry = parse_cri(text)
                 if entry is None:
-                    emit(ContainerRecord(text, line.start, line.end, "", None, _FAILED_CRI))
+                    self._not_cri(line, emit)
                     continue
                 message, stream, time, partial = entry
             else:
@@ -123,9 +157,11 @@ class CriDecoder(ContainerDecoderBase):
                     partial = True
                 else:
                     flag = _flag(tag)
-                    partial = bool(flag)
-                    if flag is None:
-                        stream = ""  # rejected just below
+                    if flag is None:  # no tag (an older runtime): a full line
+                        message = text[len(ts) + len(stream) + 2 :]
+                        partial = False
+                    else:
+                        partial = flag
                 if stream != "stdout" and stream != "stderr":
                     time = None
                 # to_utc_millis's fast path, inlined: containerd's "...SS.fffffffffZ" form.
@@ -134,7 +170,7 @@ class CriDecoder(ContainerDecoderBase):
                 else:
                     time = to_utc_millis(ts)
                 if time is None:
-                    emit(ContainerRecord(text, line.start, line.end, "", None, _FAILED_CRI))
+                    self._not_cri(line, emit)
                     continue
             if partial or partials:
                 rec = self._assemble(line, message, stream, time, partial, _NO_TAGS)
@@ -143,6 +179,24 @@ class CriDecoder(ContainerDecoderBase):
                 continue
             emit(new(ContainerRecord, (message, line.start, line.end, stream, time, _NO_TAGS)))
         return out
+
+    def _not_cri(self, line: LineLike, emit: Callable[[ContainerRecord], None]) -> None:
+        """A line that is not CRI: decoded by the other format's parser if it fits, else a failure."""
+        entry = self._other(line.text) if self._other is not None else None
+        if entry is None:
+            emit(ContainerRecord(line.text, line.start, line.end, "", None, _FAILED_CRI))
+            return
+        rec = self._assemble(line, entry.message, entry.stream, entry.time, entry.partial, _NO_TAGS)
+        if rec is not None:
+            emit(rec)
+
+
+def decoder_for(fmt: str, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT) -> ContainerDecoder:
+    """The decoder of a file detected as ``fmt`` ("docker" or "cri"), which also decodes the lines
+    of the other format that do not fit ``fmt`` (the per-file guess stays the fast path)."""
+    if fmt == "docker":
+        return DockerDecoder(max_bytes, timeout, other=parse_cri)
+    return CriDecoder(max_bytes, timeout, other=decode_docker)
 
 
 def detect_container_format(first_line: bytes | str) -> Literal["docker", "cri"] | None:

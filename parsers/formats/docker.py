@@ -10,9 +10,16 @@ CRI share (records, times, reassembly, per-stream multiline, the offset rules) i
 
 Outcomes, never an exception and never a dropped line:
 
-- a line that is not a Docker entry (invalid or truncated JSON, no string ``log``) becomes a
-  record whose text is the raw line, ``stream=""``, ``time=None``, tag
-  ``_docker_parse_failure``;
+- a line that is not a Docker entry (invalid or truncated JSON, no string ``log``) but fits
+  the decoder's ``other`` parser (a CRI line in a file that mixes formats, see
+  ``parsers.formats.cri.decoder_for``) is decoded as that format;
+- a line that is neither becomes a record whose text is the raw line, ``stream=""``,
+  ``time=None``, tag ``_docker_parse_failure``. It has no stream, so it cannot tell which
+  pending partial it interrupts; it ends them all: each stream's held fragments are emitted
+  as their own record first (as at end of file), then the line. Joining a fragment with an
+  entry that comes after a broken line would splice text that may not belong together (the
+  broken line may be the lost continuation: a daemon that died mid-write leaves half a JSON
+  line), and joining "around" it would also put the record after it out of order;
 - a line whose JSON only fails because of invalid UTF-8 (lone surrogates left by the reader's
   ``surrogateescape``) is decoded after replacing the bad bytes with U+FFFD, tag
   ``_invalid_utf8``;
@@ -24,11 +31,13 @@ Outcomes, never an exception and never a dropped line:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
 from parsers.formats.container import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
     ContainerDecoderBase,
     ContainerEntry,
     ContainerRecord,
@@ -44,6 +53,7 @@ __all__ = [
     "TAG_TRUNCATED",
     "DockerDecoder",
     "DockerEntry",
+    "LineParser",
     "decode_docker",
 ]
 
@@ -52,6 +62,8 @@ TAG_INVALID_UTF8 = INVALID_UTF8
 TAG_DOCKER_PARSE_FAILURE = "_docker_parse_failure"
 
 DockerEntry = ContainerEntry
+# One line's text -> its entry in some container format, or None (``decode_docker``, ``parse_cri``).
+LineParser = Callable[[str], ContainerEntry | None]
 
 _NO_TAGS: tuple[str, ...] = ()
 _FAILED_DOCKER = (TAG_DOCKER_PARSE_FAILURE,)
@@ -91,11 +103,18 @@ class DockerDecoder(ContainerDecoderBase):
     ``feed(lines, now)`` takes ``Line``s (the raw JSON text and offsets) and returns
     ``ContainerRecord``s in completion order; fragments of an unfinished line stay inside
     (see ``pending_start_offset`` / ``resume_offset``). See the module docstring for the
-    outcome of bad lines.
+    outcome of bad lines. ``other``: the parser of another format (``parse_cri``) tried on a
+    line that is not a Docker entry (files that mix formats; only such lines pay for it).
     """
 
-    __slots__ = ()
+    __slots__ = ("_other",)
     failure_tag = TAG_DOCKER_PARSE_FAILURE
+
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT, other: LineParser | None = None
+    ) -> None:
+        super().__init__(max_bytes, timeout)
+        self._other = other
 
     def feed(self, lines: Sequence[LineLike], now: float) -> list[ContainerRecord]:
         if not lines:
@@ -117,9 +136,7 @@ class DockerDecoder(ContainerDecoderBase):
                 stream = obj.get("stream", "")
                 ts = obj.get("time")
             except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-                rec = self._fallback(line)
-                if rec is not None:
-                    emit(rec)
+                self._fallback(line, emit)
                 continue
             if type(stream) is not str:
                 stream = ""
@@ -138,9 +155,12 @@ class DockerDecoder(ContainerDecoderBase):
             emit(new(ContainerRecord, (log[:-1], line.start, line.end, stream, time, _NO_TAGS)))
         return out
 
-    def _fallback(self, line: LineLike) -> ContainerRecord | None:
-        """A line that did not decode: retry with invalid UTF-8 replaced, else pass it raw."""
+    def _fallback(self, line: LineLike, emit: Callable[[ContainerRecord], None]) -> None:
+        """A line that did not decode: retry with invalid UTF-8 replaced, then as the other format;
+        else it ends every pending partial and passes raw (see the module docstring)."""
         text = line.text
+        entry = None
+        tags = _NO_TAGS
         if not text.isascii():
             try:
                 repaired = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -148,8 +168,15 @@ class DockerDecoder(ContainerDecoderBase):
                 repaired = text.encode("utf-8", "replace").decode("utf-8", "replace")
             if repaired != text:
                 entry = decode_docker(repaired)
-                if entry is not None:
-                    return self._assemble(
-                        line, entry.message, entry.stream, entry.time, entry.partial, (TAG_INVALID_UTF8,)
-                    )
-        return ContainerRecord(text, line.start, line.end, "", None, _FAILED_DOCKER)
+                tags = (TAG_INVALID_UTF8,)
+        if entry is None and self._other is not None:
+            entry = self._other(text)
+            tags = _NO_TAGS
+        if entry is not None:
+            rec = self._assemble(line, entry.message, entry.stream, entry.time, entry.partial, tags)
+            if rec is not None:
+                emit(rec)
+            return
+        for held in self.flush():
+            emit(held)
+        emit(ContainerRecord(text, line.start, line.end, "", None, _FAILED_DOCKER))

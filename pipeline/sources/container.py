@@ -6,7 +6,8 @@ fairness) is shared. This module only frames lines differently:
 
 - the format is detected per file from its first line (`detect_container_format`):
   Docker json-file (`{"log": ..., "stream": ..., "time": ...}`) or CRI
-  (`<time> <stream> <P|F> <message>`);
+  (`<time> <stream> <P|F> <message>`); that guess is the fast path, and a line that does
+  not fit it but fits the other format is decoded as the other (`decoder_for`);
 - lines are decoded by `parsers.formats.docker.DockerDecoder` /
   `parsers.formats.cri.CriDecoder`, which reassemble Docker's 16 KiB partial
   entries and CRI `P` fragments per stream;
@@ -17,7 +18,10 @@ fairness) is shared. This module only frames lines differently:
   and carry `kubernetes: {namespace, pod, pod_uid?, container, container_id?, node}`
   from the path (`/var/log/containers/<pod>_<ns>_<container>-<id>.log` and the
   `/var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log` it links to; `node` from
-  `NODE_NAME`, else the host name).
+  `NODE_NAME`, else the host name);
+- on a Docker host without Kubernetes (`/var/lib/docker/containers/<id>/<id>-json.log`),
+  events carry `container: {id, name, image: {name}, labels}` instead, from the path and the
+  container's `config.v2.json` (`docker_meta.py`).
 
 Receipt ranges follow the decoders' `resume_offset` (the smallest start of
 anything still held), so with interleaved streams a restart may repeat a record
@@ -33,14 +37,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from parsers.formats.container import ContainerDecoder, ContainerRecord, ContainerStreamDemux
-from parsers.formats.cri import CriDecoder, detect_container_format
-from parsers.formats.docker import DockerDecoder, decode_docker
+from parsers.formats.cri import decoder_for, detect_container_format, parse_cri
+from parsers.formats.docker import decode_docker
 from parsers.kubernetes import metadata_from_path
 from parsers.multiline import Joiner, Line
 from parsers.types import INVALID_UTF8, TRUNCATED
 from pipeline.context import BuildContext
 from pipeline.event import Event
 from pipeline.registry import register
+from pipeline.sources.docker_meta import DockerContainer, DockerMetadata, event_fields
 from pipeline.sources.file import FileSource
 from pipeline.sources.file_config import FileSourceConfig
 from pipeline.sources.framing import FeedResult, Framer, Stamp
@@ -55,8 +60,13 @@ class ContainerSourceConfig(FileSourceConfig):
     include: list[str] = Field(
         default_factory=lambda: ["/var/log/containers/*.log"],
         min_length=1,
-        description="Globs of container log files (symlinks are followed).",
-        examples=[["/var/log/containers/*.log"]],
+        description=(
+            "Globs of container log files (symlinks are followed). Kubernetes nodes: `/var/log/containers/*.log` "
+            "(events get `kubernetes` metadata from the path). A Docker host without Kubernetes: "
+            "`/var/lib/docker/containers/*/*-json.log` (events get `container.id`, `.name`, `.image.name` and "
+            "`.labels` from the path and the container's `config.v2.json`; see docs/sources.md)."
+        ),
+        examples=[["/var/log/containers/*.log"], ["/var/lib/docker/containers/*/*-json.log"]],
     )
     max_message_bytes: ByteSize = Field(
         default=1024 * 1024,
@@ -71,7 +81,11 @@ class ContainerSourceConfig(FileSourceConfig):
         examples=["5s"],
     )
     format: Literal["auto", "docker", "cri"] = Field(
-        default="auto", description="Container log format; `auto` detects it per file from its first line."
+        default="auto",
+        description=(
+            "Container log format; `auto` detects it per file from its first line. Either way, a line that does "
+            "not fit the file's format but fits the other is decoded as the other (files that mix them)."
+        ),
     )
 
 
@@ -105,23 +119,30 @@ class _StreamFlags:
 
 
 def _stream_of(text: str, fmt: str) -> str:
-    if fmt == "docker":
-        entry = decode_docker(text)
-        return entry.stream if entry is not None else ""
-    parts = text.split(" ", 2)
-    return parts[1] if len(parts) > 1 and parts[1] in ("stdout", "stderr") else ""
+    """The stream of a flagged line, in either format (the file's first)."""
+    first, second = (decode_docker, parse_cri) if fmt == "docker" else (parse_cri, decode_docker)
+    entry = first(text) or second(text)
+    return entry.stream if entry is not None else ""
 
 
 class ContainerFramer:
     """Raw lines -> container decoder (+ per-stream multiline) -> events."""
 
-    __slots__ = ("_demux", "_flags", "_fmt", "_joiners", "_kube", "_max_bytes", "_timeout", "stamp")
+    __slots__ = ("_demux", "_docker", "_flags", "_fmt", "_joiners", "_kube", "_max_bytes", "_timeout", "stamp")
 
     def __init__(
-        self, stamp: Stamp, kube: dict[str, Any] | None, joiners: Any, fmt: str, max_bytes: int, timeout: float
+        self,
+        stamp: Stamp,
+        kube: dict[str, Any] | None,
+        joiners: Any,
+        fmt: str,
+        max_bytes: int,
+        timeout: float,
+        docker: DockerContainer | None = None,
     ) -> None:
         self.stamp = stamp
         self._kube = kube
+        self._docker = docker
         self._joiners = joiners  # Callable[[str], Joiner] | None
         self._fmt = fmt
         self._max_bytes = max_bytes
@@ -152,11 +173,7 @@ class ContainerFramer:
             else:
                 fmt = "docker" if lines and lines[0].text.startswith("{") else "cri"
             self._fmt = fmt
-        decoder: ContainerDecoder = (
-            DockerDecoder(self._max_bytes, self._timeout)
-            if fmt == "docker"
-            else CriDecoder(self._max_bytes, self._timeout)
-        )
+        decoder: ContainerDecoder = decoder_for(fmt, self._max_bytes, self._timeout)
         self._demux = ContainerStreamDemux(decoder, self._joiners)
         return self._demux
 
@@ -181,19 +198,19 @@ class ContainerFramer:
         if odd:
             for index, start, tag in odd:
                 self._flags.add(start, _stream_of(out[index].text, self._fmt), tag)
-        return self._events(demux.feed(out, now), ts), demux.resume_offset
+        return self._events(demux.feed(out, now), ts, now), demux.resume_offset
 
     def flush_idle(self, now: float, ts: str) -> FeedResult:
         if self._demux is None:
             return [], None
-        return self._events(self._demux.flush_idle(now), ts), self._demux.resume_offset
+        return self._events(self._demux.flush_idle(now), ts, now), self._demux.resume_offset
 
     def flush(self, ts: str) -> FeedResult:
         if self._demux is None:
             return [], None
-        return self._events(self._demux.flush(), ts), self._demux.resume_offset
+        return self._events(self._demux.flush(), ts, None), self._demux.resume_offset
 
-    def _events(self, records: list[ContainerRecord], ts: str) -> list[Event]:
+    def _events(self, records: list[ContainerRecord], ts: str, now: float | None) -> list[Event]:
         stamp = self.stamp
         host = stamp.host
         path = stamp.path
@@ -201,6 +218,8 @@ class ContainerFramer:
         kube = self._kube
         flags = self._flags
         prefix = stamp.id_prefix
+        # Docker host: the container's metadata, checked for changes at most once per call.
+        docker = self._docker.fields(now) if self._docker is not None and records else None
         events: list[Event] = []
         append = events.append
         for rec in records:
@@ -212,6 +231,8 @@ class ContainerFramer:
             event["event_id"] = f"{prefix}{start:012x}"
             if kube is not None:
                 event["kubernetes"] = kube.copy()
+            elif docker is not None:
+                event["container"] = event_fields(docker)
             tags = list(rec.tags) if rec.tags else None
             if flags:
                 more = flags.tags_for(rec)
@@ -247,6 +268,7 @@ class ContainerFramers:
     def __init__(self, config: ContainerSourceConfig, node: str | None = None) -> None:
         self.config = config
         self.node = node
+        self.docker = DockerMetadata()
 
     def __call__(self, host: str, key: str, path: str) -> Framer:
         cfg = self.config
@@ -258,13 +280,16 @@ class ContainerFramers:
             def joiners(stream: str) -> Joiner:
                 return multiline.build()
 
+        kube = kubernetes_metadata(path, node)
         return ContainerFramer(
             Stamp(host, key, path, cfg.log_type),
-            kubernetes_metadata(path, node),
+            kube,
             joiners,
             cfg.format,
             cfg.max_message_bytes,
             cfg.partial_timeout,
+            # Kubernetes paths keep their `kubernetes` metadata only (also on Docker-based nodes).
+            self.docker.for_path(path) if kube is None else None,
         )
 
 

@@ -28,7 +28,7 @@ ENV = {**os.environ, "GEOIP_CITY_DB": str(GEOIP / "GeoLite2-City-Test.mmdb"),
 class TestShippedConfigs:
     def test_there_are_configs(self) -> None:
         assert {p.name for p in CONFIGS} >= {
-            "local.yaml", "agent.yaml", "processor.yaml", "seed-alerts.yaml", "seed-logstash.yaml"}
+            "local.yaml", "agent.yaml", "processor.yaml", "seed-alerts.yaml", "seed-logstash.yaml", "docker-host.yaml"}
 
     @pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(ROOT / "config")) for p in CONFIGS])
     def test_validates(self, path: Path) -> None:

@@ -15,6 +15,7 @@ from parsers.formats.cri import (
     TAG_CRI_PARSE_FAILURE,
     TAG_TRUNCATED,
     CriDecoder,
+    decoder_for,
     detect_container_format,
     parse_cri,
 )
@@ -70,6 +71,7 @@ class TestParseCri:
                 id="crio-offset",
             ),
             pytest.param(f"{TS} stdout F a\tb\r", ContainerEntry("a\tb\r", "stdout", MS, False), id="control-chars"),
+            pytest.param(f"{TS} stdout P  x", ContainerEntry(" x", "stdout", MS, True), id="partial-spaces-kept"),
         ],
     )
     def test_valid(self, line: str, expected: ContainerEntry) -> None:
@@ -82,9 +84,7 @@ class TestParseCri:
             pytest.param("hello world", id="two-fields"),
             pytest.param("this line is not cri", id="words"),
             pytest.param(f"{TS} stdlog F x", id="bad-stream"),
-            pytest.param(f"{TS} stdout X x", id="bad-tag"),
-            pytest.param(f"{TS} stdout  x", id="empty-tag"),
-            pytest.param(f"{TS} stdout FP x", id="tag-without-colon"),
+            pytest.param(f"{TS}", id="time-only"),
             pytest.param("2024-13-02T03:04:05Z stdout F x", id="bad-month"),
             pytest.param("yesterday stdout F x", id="bad-time"),
             pytest.param(f"{TS}  stdout F x", id="double-space"),
@@ -92,6 +92,35 @@ class TestParseCri:
     )
     def test_malformed_is_none(self, line: str) -> None:
         assert parse_cri(line) is None
+
+    @pytest.mark.parametrize(
+        ("line", "message"),
+        [
+            pytest.param(f"{TS} stdout hello world", "hello world", id="words"),
+            pytest.param(f"{TS} stdout X x", "X x", id="not-a-tag"),
+            pytest.param(f"{TS} stdout FP x", "FP x", id="tag-like-word"),
+            pytest.param(f"{TS} stdout  x", " x", id="leading-space"),
+            pytest.param(f"{TS} stdout single", "single", id="one-word"),
+            pytest.param(f"{TS} stdout ", "", id="empty"),
+            pytest.param(f"{TS} stdout", "", id="empty-no-space"),
+            pytest.param(f"{TS} stdout {{\"json\": 1}}", '{"json": 1}', id="json-message"),
+        ],
+    )
+    def test_no_tag_is_a_full_line(self, line: str, message: str) -> None:
+        """Older runtimes wrote no P/F tag: everything after the stream and one space is the message."""
+        assert parse_cri(line) == ContainerEntry(message, "stdout", MS, False)
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            pytest.param(f"{TS} stdout F rest", ContainerEntry("rest", "stdout", MS, False), id="F"),
+            pytest.param(f"{TS} stdout P rest", ContainerEntry("rest", "stdout", MS, True), id="P"),
+            pytest.param(f"{TS} stdout F:x rest", ContainerEntry("rest", "stdout", MS, False), id="F-flags"),
+        ],
+    )
+    def test_ambiguous_tagless_lines_are_read_as_tagged(self, line: str, expected: ContainerEntry) -> None:
+        """A tagless message starting with "P " / "F " cannot be told apart: the tag wins (documented)."""
+        assert parse_cri(line) == expected
 
 
 class TestCriDecoder:
@@ -109,7 +138,9 @@ class TestCriDecoder:
         assert (long_rec.start, long_rec.end) == (lines[2].start, lines[5].end)
         assert long_rec.time == "2024-01-02T03:04:05.300Z"
         failures = [r for r in records if r.tags]
-        assert [r.text for r in failures] == [ln.text for ln in lines[14:18]]
+        assert [r.text for r in failures] == [ln.text for ln in (lines[14], lines[15], lines[17])]
+        # "<time> stdout X bad tag": no valid tag, so an older runtime's tagless line.
+        assert [(r.text, r.stream) for r in records if r.start == lines[16].start] == [("X bad tag", "stdout")]
         assert all(r.tags == (TAG_CRI_PARSE_FAILURE,) and r.stream == "" and r.time is None for r in failures)
         assert [r.text for r in records[-5:]] == [
             "héllo ✓ unicode",
@@ -120,6 +151,36 @@ class TestCriDecoder:
         ]
         assert records[-1].time == "2024-01-02T03:04:07.999Z"
         assert len(records) == len(lines) - 2
+
+
+class TestTaglessAndMixed:
+    def test_tagless_lines_through_the_decoder(self) -> None:
+        lines = make_lines([f"{TS} stdout first", f"{TS} stderr  indented", f"{TS} stdout F tagged", f"{TS} stdout"])
+        records = decode_all(CriDecoder(), lines)
+        assert [(r.text, r.stream, r.tags) for r in records] == [
+            ("first", "stdout", ()), (" indented", "stderr", ()), ("tagged", "stdout", ()), ("", "stdout", ())]
+        assert not any(r.tags for r in records)
+
+    def test_spaces_after_the_tag_belong_to_the_message(self) -> None:
+        lines = make_lines([f"{TS} stdout P  two", f"{TS} stdout F   three "])
+        (rec,) = decode_all(CriDecoder(), lines)
+        assert rec.text == " two  three "  # one space separates; the others are the message's
+
+    def test_docker_lines_in_a_cri_file_are_decoded_as_docker(self) -> None:
+        docker = '{"log":"from docker\\n","stream":"stderr","time":"2024-01-02T03:04:06.25Z"}'
+        lines = make_lines([f"{TS} stdout F cri", docker, '{"log":"half","stream":"stdout"}', f"{TS} stdout F end",
+                            "garbage"])
+        records = decode_all(decoder_for("cri"), lines)
+        assert [(r.text, r.stream, r.time, r.tags) for r in records] == [
+            ("cri", "stdout", MS, ()),
+            ("from docker", "stderr", "2024-01-02T03:04:06.250Z", ()),
+            ("halfend", "stdout", None, ()),
+            ("garbage", "", None, (TAG_CRI_PARSE_FAILURE,)),
+        ]
+
+    def test_without_another_format_a_docker_line_is_a_failure(self) -> None:
+        (rec,) = decode_all(CriDecoder(), make_lines(['{"log":"x\\n","stream":"stdout"}']))
+        assert rec.tags == (TAG_CRI_PARSE_FAILURE,)
 
     def test_crio_offsets_become_utc(self) -> None:
         records = decode_all(CriDecoder(), fixture_lines("cri-crio-offset.log"))

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.formats.container import ContainerEntry, ContainerRecord, ContainerStreamDemux, to_utc_millis
+from parsers.formats.cri import decoder_for
 from parsers.formats.docker import (
     TAG_DOCKER_PARSE_FAILURE,
     TAG_INVALID_UTF8,
@@ -251,10 +252,38 @@ class TestDockerDecoder:
         assert [r.stream for r in decoder.flush()] == ["stderr", "stdout"]
         assert decoder.flush() == []
 
-    def test_failure_does_not_break_a_partial(self) -> None:
-        lines = make_lines([entry("a"), "{broken", entry("b\n")])
+    def test_a_broken_line_ends_the_pending_partials_of_every_stream(self) -> None:
+        lines = make_lines([entry("a"), entry("e", "stderr"), "{broken", entry("b\n"), entry("f\n", "stderr")])
         records = decode_all(DockerDecoder(), lines)
-        assert [r.text for r in records] == ["{broken", "ab"]
+        assert [(r.text, r.stream, r.start, r.end, r.tags) for r in records] == [
+            ("a", "stdout", lines[0].start, lines[0].end, ()),
+            ("e", "stderr", lines[1].start, lines[1].end, ()),
+            ("{broken", "", lines[2].start, lines[2].end, (TAG_DOCKER_PARSE_FAILURE,)),
+            ("b", "stdout", lines[3].start, lines[3].end, ()),
+            ("f", "stderr", lines[4].start, lines[4].end, ()),
+        ]
+
+    def test_a_broken_line_without_partials_changes_nothing_else(self) -> None:
+        lines = make_lines([entry("a\n"), "not json", entry("b")])
+        decoder = DockerDecoder()
+        assert [r.text for r in decoder.feed(lines, 0.0)] == ["a", "not json"]
+        assert decoder.pending_start_offset == lines[2].start
+
+    def test_cri_lines_in_a_docker_file_are_decoded_as_cri(self) -> None:
+        cri = "2024-01-02T03:04:05.5Z stderr F from containerd"
+        lines = make_lines([entry("docker\n"), cri, entry("a"), "2024-01-02T03:04:06Z stdout F b", "{broken"])
+        records = decode_all(decoder_for("docker"), lines)
+        assert [(r.text, r.stream, r.time, r.tags) for r in records] == [
+            ("docker", "stdout", "2024-01-02T03:04:05.123Z", ()),
+            ("from containerd", "stderr", "2024-01-02T03:04:05.500Z", ()),
+            # Fragments are reassembled per stream, whatever format each line is in.
+            ("ab", "stdout", "2024-01-02T03:04:05.123Z", ()),
+            ("{broken", "", None, (TAG_DOCKER_PARSE_FAILURE,)),
+        ]
+
+    def test_without_another_format_a_cri_line_is_a_failure(self) -> None:
+        (rec,) = decode_all(DockerDecoder(), make_lines(["2024-01-02T03:04:05.5Z stderr F x"]))
+        assert rec.tags == (TAG_DOCKER_PARSE_FAILURE,)
 
     def test_invalid_utf8_is_repaired_and_tagged(self) -> None:
         raw = entry("caf\udce9 ok\n")  # orjson rejects the lone surrogate left by surrogateescape
@@ -393,6 +422,7 @@ def test_resume_offset_never_passes_an_unemitted_line(items: list[tuple[str, boo
     for i, (stream, partial, _) in enumerate(items):
         if stream == "garbage":
             owner.append(i)
+            open_by_stream.clear()  # a line that is not an entry ends every pending partial
             continue
         head = open_by_stream.get(stream, i)
         owner.append(head)

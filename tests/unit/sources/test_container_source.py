@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,6 +145,72 @@ class TestDocker:
         (d / f"b_ns_c-{'b' * 64}.log").write_bytes(cri("03.1", "stdout", "F", "from cri"))
         h = await run_once(container_config(include=[f"{d}/*.log"]), data_dir)
         assert sorted(h.messages()) == ["from cri", "from docker"]
+
+
+def docker_host(root: Path, content: bytes, config: dict[str, Any] | None) -> Path:
+    """A Docker host's /var/lib/docker/containers/<id>/ folder: the json-file log and config.v2.json."""
+    folder = root / "containers" / CID
+    folder.mkdir(parents=True)
+    if config is not None:
+        (folder / "config.v2.json").write_text(json.dumps(config))
+    log = folder / f"{CID}-json.log"
+    log.write_bytes(content)
+    return log
+
+
+WEB_CONFIG = {"ID": CID, "Name": "/web-1", "Image": "sha256:" + "ab" * 32,
+              "Config": {"Image": "nginx:1.25", "Labels": {"com.docker.compose.service": "web"}}}
+
+
+class TestDockerHost:
+    async def test_container_metadata_from_the_path_and_config(self, tmp_path: Path, data_dir: Path) -> None:
+        log = docker_host(tmp_path, docker("one\n") + docker("two\n", stream="stderr"), WEB_CONFIG)
+        (log.parent / f"{CID}-json.log.1").write_bytes(docker("rotated\n"))
+        cfg = container_config(include=[f"{tmp_path}/containers/*/*-json.log*"])
+        h = await run_once(cfg, data_dir)
+        assert sorted(h.messages()) == ["one", "rotated", "two"]
+        for event in h.events:
+            assert event["container"] == {"id": CID, "name": "web-1", "image": {"name": "nginx:1.25"},
+                                          "labels": {"com_docker_compose_service": "web"}}
+            assert "kubernetes" not in event
+        assert h.events[0]["container"] is not h.events[1]["container"]
+
+    async def test_without_config_the_id_and_one_warning(self, tmp_path: Path, data_dir: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+        docker_host(tmp_path, b"".join(docker(f"line {i}\n") for i in range(50)), None)
+        cfg = container_config(include=[f"{tmp_path}/containers/*/*-json.log"], batch_max_lines=10)
+        with caplog.at_level(logging.WARNING):
+            h = await run_once(cfg, data_dir)
+        assert len(h.events) == 50 and len(h.batches) > 1
+        assert all(e["container"] == {"id": CID} for e in h.events)
+        assert len([r for r in caplog.records if "config.v2.json" in r.getMessage()]) == 1
+
+    async def test_kubernetes_paths_get_no_container_object(self, tmp_path: Path, data_dir: Path) -> None:
+        k8s_layout(tmp_path, docker("x\n"))
+        h = await run_once(container_config(include=[f"{tmp_path}/containers/*.log"]), data_dir)
+        assert "container" not in h.events[0] and h.events[0]["kubernetes"]["container_id"] == CID
+
+
+class TestMixedAndBroken:
+    async def test_a_file_mixing_docker_and_cri_lines(self, tmp_path: Path, data_dir: Path) -> None:
+        content = (docker("from docker\n") + cri("03.5", "stderr", "F", "from cri")
+                   + b"2024-05-14T09:12:03.6Z stdout an old runtime, no tag\n" + docker("docker again\n"))
+        k8s_layout(tmp_path, content)
+        h = await run_once(container_config(include=[f"{tmp_path}/containers/*.log"]), data_dir)
+        assert [(e["message"], e["stream"], e.get("tags")) for e in h.events] == [
+            ("from docker", "stdout", None), ("from cri", "stderr", None),
+            ("an old runtime, no tag", "stdout", None), ("docker again", "stdout", None)]
+        assert h.events[1]["@timestamp"] == "2024-05-14T09:12:03.500Z"
+
+    async def test_a_broken_line_ends_a_docker_partial(self, tmp_path: Path, data_dir: Path) -> None:
+        content = docker("head of a long line ") + b'{"log":"cut short\n' + docker("next line\n")
+        link, _ = k8s_layout(tmp_path, content)
+        h = await run_once(container_config(include=[f"{tmp_path}/containers/*.log"]), data_dir)
+        assert [(e["message"], e["source"]["offset"], e.get("tags")) for e in h.events] == [
+            ("head of a long line ", 0, None),
+            ('{"log":"cut short', len(docker("head of a long line ")), ["_docker_parse_failure"]),
+            ("next line", len(content) - len(docker("next line\n")), None)]
+        assert h.offsets() == {str(link): len(content)}
 
 
 class TestExamples:
