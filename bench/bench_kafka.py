@@ -61,13 +61,24 @@ class Gen:
     async def run(self, ctx: Any) -> None:
         total = self.config.events
         for start in range(0, total, 1000):
-            events = [{"@timestamp": "2024-05-14T09:12:03.000Z", "host": "node-1", "log_type": "access",
-                       "message": f'10.1.{n % 250}.{n % 200} - - [14/May/2024:09:12:03 +0000] "GET /api/v1/items/{n} '
-                                  'HTTP/1.1" 200 5120 "-" "curl/8.5.0"',
-                       "source": {"path": f"/var/log/nginx/access-{n % 8}.log", "offset": n * 120},
-                       "event_id": f"bench-{n:012x}", "client_ip": f"10.1.{n % 250}.{n % 200}", "method": "GET",
-                       "path": f"/api/v1/items/{n}", "status": 200, "bytes": 5120, "user_agent": "curl/8.5.0"}
-                      for n in range(start, min(start + 1000, total))]
+            events = [
+                {
+                    "@timestamp": "2024-05-14T09:12:03.000Z",
+                    "host": "node-1",
+                    "log_type": "access",
+                    "message": f'10.1.{n % 250}.{n % 200} - - [14/May/2024:09:12:03 +0000] "GET /api/v1/items/{n} '
+                    'HTTP/1.1" 200 5120 "-" "curl/8.5.0"',
+                    "source": {"path": f"/var/log/nginx/access-{n % 8}.log", "offset": n * 120},
+                    "event_id": f"bench-{n:012x}",
+                    "client_ip": f"10.1.{n % 250}.{n % 200}",
+                    "method": "GET",
+                    "path": f"/api/v1/items/{n}",
+                    "status": 200,
+                    "bytes": 5120,
+                    "user_agent": "curl/8.5.0",
+                }
+                for n in range(start, min(start + 1000, total))
+            ]
             await ctx.emit(Batch(events, Receipt(None)))
 
     async def aclose(self) -> None:
@@ -97,14 +108,24 @@ def _cpu() -> float:
 
 
 def kafka_sink(args: argparse.Namespace, inputs: list[str], topic: str) -> dict[str, Any]:
-    return {"type": "kafka", "inputs": inputs, "bootstrap_servers": args.bootstrap, "topic": topic,
-            "topics_to_create": [topic], "create_topics": True, "topic_partitions": args.partitions,
-            "compression": args.compression, "batch": {"max_events": 2000}, "max_in_flight": 2}
+    return {
+        "type": "kafka",
+        "inputs": inputs,
+        "bootstrap_servers": args.bootstrap,
+        "topic": topic,
+        "topics_to_create": [topic],
+        "create_topics": True,
+        "topic_partitions": args.partitions,
+        "compression": args.compression,
+        "batch": {"max_events": 2000},
+        "max_in_flight": 2,
+    }
 
 
 def agent_config(args: argparse.Namespace, log_dir: Path, data_dir: Path, topic: str) -> dict[str, Any]:
     return {
-        "data_dir": str(data_dir), "api": {"enabled": False},
+        "data_dir": str(data_dir),
+        "api": {"enabled": False},
         "workers": args.workers if args.workers == "auto" else int(args.workers),
         "sources": {"files": {"type": "file", "include": [f"{log_dir}/*.log"], "watch": False, "log_type": "access"}},
         "transforms": {"parsed": {"type": "parse", "inputs": ["files"]}},
@@ -114,7 +135,8 @@ def agent_config(args: argparse.Namespace, log_dir: Path, data_dir: Path, topic:
 
 def generated_config(args: argparse.Namespace, data_dir: Path, topic: str) -> dict[str, Any]:
     return {
-        "data_dir": str(data_dir), "api": {"enabled": False},
+        "data_dir": str(data_dir),
+        "api": {"enabled": False},
         "sources": {"gen": {"type": "bench_kafka_gen", "events": args.lines}},
         "sinks": {"kafka": kafka_sink(args, ["gen"], topic)},
     }
@@ -122,9 +144,17 @@ def generated_config(args: argparse.Namespace, data_dir: Path, topic: str) -> di
 
 def processor_config(args: argparse.Namespace, data_dir: Path, topic: str) -> dict[str, Any]:
     return {
-        "data_dir": str(data_dir), "api": {"enabled": False},
-        "sources": {"kafka": {"type": "kafka", "bootstrap_servers": args.bootstrap, "topics": [topic],
-                              "group_id": f"{topic}-bench", "start_from": "earliest"}},
+        "data_dir": str(data_dir),
+        "api": {"enabled": False},
+        "sources": {
+            "kafka": {
+                "type": "kafka",
+                "bootstrap_servers": args.bootstrap,
+                "topics": [topic],
+                "group_id": f"{topic}-bench",
+                "start_from": "earliest",
+            }
+        },
         "sinks": {"null": {"type": "blackhole", "inputs": ["kafka"]}},
     }
 
@@ -171,8 +201,10 @@ def main() -> int:
         runner = asyncio.run
 
     print(f"machine: {machine()}")
-    print(f"input: {args.lines:,} nginx access lines, {size_mib:.1f} MiB; codec {args.compression}, "
-          f"{args.partitions} partitions, broker {args.bootstrap} on this machine")
+    print(
+        f"input: {args.lines:,} nginx access lines, {size_mib:.1f} MiB; codec {args.compression}, "
+        f"{args.partitions} partitions, broker {args.bootstrap} on this machine"
+    )
     ok = True
     dirs = [base / "data", base / "data-gen", base / "data-proc"]
     for folder in dirs:
@@ -181,31 +213,38 @@ def main() -> int:
         daemon, elapsed, cpu = runner(run(agent_config(args, log_dir, dirs[0], topic)))
         stats = daemon.metrics.stats["kafka"]
         ok &= stats.events_out == args.lines
-        print(f"file -> parse -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
-              f"{stats.events_out / elapsed:,.0f} events/s, {size_mib / elapsed:,.1f} MiB/s of log lines "
-              f"({stats.bytes_out / 2**20:.1f} MiB {args.compression} record batches sent); "
-              f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second")
+        print(
+            f"file -> parse -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
+            f"{stats.events_out / elapsed:,.0f} events/s, {size_mib / elapsed:,.1f} MiB/s of log lines "
+            f"({stats.bytes_out / 2**20:.1f} MiB {args.compression} record batches sent); "
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+        )
 
         daemon, elapsed, cpu = runner(run(generated_config(args, dirs[1], gen_topic)))
         stats = daemon.metrics.stats["kafka"]
         ok &= stats.events_out == args.lines
-        print(f"generated -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
-              f"{stats.events_out / elapsed:,.0f} events/s (the sink alone: events made in memory); "
-              f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second")
+        print(
+            f"generated -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
+            f"{stats.events_out / elapsed:,.0f} events/s (the sink alone: events made in memory); "
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+        )
 
         daemon, elapsed, cpu = runner(run(processor_config(args, dirs[2], topic)))
         stats = daemon.metrics.stats["kafka"]
         ok &= stats.events_out == args.lines
-        print(f"kafka -> blackhole: {stats.events_out:,} events in {elapsed:.2f}s: "
-              f"{stats.events_out / elapsed:,.0f} events/s, {stats.bytes_in / 2**20 / elapsed:,.1f} MiB/s of "
-              f"record values ({stats.bytes_in / 2**20:.1f} MiB); "
-              f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second")
+        print(
+            f"kafka -> blackhole: {stats.events_out:,} events in {elapsed:.2f}s: "
+            f"{stats.events_out / elapsed:,.0f} events/s, {stats.bytes_in / 2**20 / elapsed:,.1f} MiB/s of "
+            f"record values ({stats.bytes_in / 2**20:.1f} MiB); "
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+        )
     finally:
         if not args.keep_topics:
             runner(delete_topics(args.bootstrap, [topic, gen_topic]))
         for folder in dirs:
             shutil.rmtree(folder, ignore_errors=True)
     return 0 if ok else 1
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -127,8 +126,9 @@ def run_pipeline(input_path: Path, work: Path, lines: int, workers: str) -> Run:
     config = work / "pipeline.yaml"
     config.write_text(PIPELINE_CONF.format(work=work, input=input_path, output=output, workers=workers))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    wall, cpu, rss = run_child([sys.executable, "-m", "pipeline", "--log-level", "warning", "run", "--once",
-                                "--config", str(config)], env)
+    wall, cpu, rss = run_child(
+        [sys.executable, "-m", "pipeline", "--log-level", "warning", "run", "--once", "--config", str(config)], env
+    )
     return Run(wall, cpu, rss, count_lines(output))
 
 
@@ -143,10 +143,13 @@ def run_python(input_path: Path, work: Path, lines: int, workers: str) -> Run:
 def ensure_rsyslog() -> None:
     if RSYSLOGD.exists():
         return
-    print("rsyslog: installing its libraries with apt and unpacking its package into the bench cache",
-          file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *RSYSLOG_LIBS], check=True,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+    print("rsyslog: installing its libraries with apt and unpacking its package into the bench cache", file=sys.stderr)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *RSYSLOG_LIBS],
+        check=True,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        stdout=subprocess.DEVNULL,
+    )
     download = Path(tempfile.mkdtemp(prefix="rsyslog-deb-"))
     subprocess.run(["apt-get", "download", "rsyslog"], cwd=download, check=True, stdout=subprocess.DEVNULL)
     (deb,) = download.glob("rsyslog_*.deb")
@@ -239,8 +242,7 @@ def main() -> None:
             if run.events != args.lines:
                 raise SystemExit(f"{case}: wrote {run.events} events, expected {args.lines}")
             results[case].append(run)
-            print(f"  {case} #{n + 1}: {run.seconds:.2f}s, {run.cpu:.2f} CPU-s, {run.rss_mib:.0f} MiB",
-                  file=sys.stderr)
+            print(f"  {case} #{n + 1}: {run.seconds:.2f}s, {run.cpu:.2f} CPU-s, {run.rss_mib:.0f} MiB", file=sys.stderr)
             shutil.rmtree(work, ignore_errors=True)
 
     def median(case: str) -> Run:
@@ -248,8 +250,10 @@ def main() -> None:
         return runs[len(runs) // 2]
 
     print(f"machine: {machine()}")
-    print(f"input: {args.lines:,} nginx lines (combined + request_time), {size_mib:.1f} MiB, in the page cache; "
-          f"median of {args.repeat}; pipeline workers: {args.workers}")
+    print(
+        f"input: {args.lines:,} nginx lines (combined + request_time), {size_mib:.1f} MiB, in the page cache; "
+        f"median of {args.repeat}; pipeline workers: {args.workers}"
+    )
     print()
     print("| case | seconds | events/s | MiB/s | CPU-s | events/CPU-s | peak RSS MiB | vs rsyslog |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -258,8 +262,10 @@ def main() -> None:
         run = median(case)
         rate = args.lines / run.seconds
         ratio = f"{rate / (args.lines / reference.seconds):.2f}x" if reference is not None else "-"
-        print(f"| {case} | {run.seconds:.2f} | {rate:,.0f} | {size_mib / run.seconds:.1f} | {run.cpu:.2f} | "
-              f"{args.lines / run.cpu:,.0f} | {run.rss_mib:.0f} | {ratio} |")
+        print(
+            f"| {case} | {run.seconds:.2f} | {rate:,.0f} | {size_mib / run.seconds:.1f} | {run.cpu:.2f} | "
+            f"{args.lines / run.cpu:,.0f} | {run.rss_mib:.0f} | {ratio} |"
+        )
     spread = {c: statistics.pstdev([r.seconds for r in results[c]]) for c in cases}
     print()
     print("spread (stdev of seconds): " + ", ".join(f"{c} {s:.2f}" for c, s in spread.items()))
