@@ -9,9 +9,14 @@ paths and log positions, and dead-letter files hold raw log lines.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -68,3 +73,17 @@ def write_atomic(path: Path, data: bytes, backup: Path | None = None) -> None:
         os.fsync(dir_fd)  # the renames themselves must survive a power cut
     finally:
         os.close(dir_fd)
+
+
+async def write_in_thread(fn: Callable[[T], None], arg: T) -> None:
+    """`fn(arg)` (a file write) in a thread; if the caller is cancelled meanwhile, still wait for the
+    thread to end before the cancellation goes on. Writers hold a lock around their write:
+    releasing it while the thread still writes would let the next write (a final one at shutdown)
+    run beside it on the same temporary file."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn, arg))
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+from pipeline.atomicfile import write_in_thread
 from pipeline.checkpoint import CheckpointStore
 from pipeline.coalesce import Coalescer
 from pipeline.context import BuildContext
@@ -136,7 +137,7 @@ class FileSource:
             self.tracker.touch_seen(time.time())
             data = self.store.snapshot()  # a whole snapshot: the journal is empty after a clean stop
             try:
-                await asyncio.to_thread(self.store.write, data)
+                await write_in_thread(self.store.write, data)
             except BaseException:
                 self.store.failed()
                 raise
@@ -327,7 +328,7 @@ class FileSource:
             if pending is None:
                 return
             try:
-                await asyncio.to_thread(self.store.commit, pending)
+                await write_in_thread(self.store.commit, pending)
             except BaseException:
                 self.store.failed()
                 if since is not None and (self._dirty_since is None or since < self._dirty_since):

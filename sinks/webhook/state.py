@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.atomicfile import write_atomic
+from pipeline.atomicfile import write_atomic, write_in_thread
 
 log = logging.getLogger(__name__)
 COST_FACTOR = 5.0
@@ -108,7 +108,7 @@ class Persister:
                 self._last_start = start = self._clock()
                 covered = self.version
                 data = self._snapshot()  # on the loop: consistent with `covered`
-                await asyncio.to_thread(self.store.save, data)
+                await write_in_thread(self.store.save, data)  # finishes even if cancelled (we hold the lock)
                 self.last_cost = self._clock() - start
                 self.durable = max(self.durable, covered)
                 self.writes += 1

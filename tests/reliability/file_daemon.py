@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITER = r'''
 import os, shutil, sys, time
 path, total, every, mode, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-BURST = 500
+BURST = int(sys.argv[6])
 PAD = b"x" * 40
 fh = open(path, "ab", buffering=0)
 n = 0
@@ -62,10 +62,13 @@ print(f"DONE {n}", flush=True)
 '''
 
 
-def start_writer(tmp: Path, path: Path, total: int, every: int, mode: str, rate: float) -> subprocess.Popen[str]:
+def start_writer(tmp: Path, path: Path, total: int, every: int, mode: str, rate: float,
+                 burst: int = 500) -> subprocess.Popen[str]:
+    """Append `total` lines in writes of `burst` lines, at `rate` lines/s, rotating every `every` lines."""
     script = tmp / "writer.py"
     script.write_text(WRITER)
-    return subprocess.Popen([sys.executable, str(script), str(path), str(total), str(every), mode, str(rate)],
+    return subprocess.Popen([sys.executable, str(script), str(path), str(total), str(every), mode, str(rate),
+                             str(burst)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 

@@ -217,3 +217,30 @@ class TestEntries:
         store = CheckpointStore(p, "app")
         store.load()
         assert store.entries == {}
+
+
+async def test_a_cancelled_checkpoint_write_finishes_before_the_next_can_start() -> None:
+    # A start failure cancels the source while its writer is in a thread; the final write in
+    # aclose() must not run beside it on the same temporary file.
+    import asyncio
+    import threading
+
+    from pipeline.atomicfile import write_in_thread
+
+    started, release = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def slow_write(what: str) -> None:
+        started.set()
+        release.wait(5)
+        finished.append(what)
+
+    task = asyncio.ensure_future(write_in_thread(slow_write, "first"))
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still waiting for the thread, not cancelled away from it
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == ["first"]
