@@ -22,8 +22,6 @@ defaults to one under the repository (the same filesystem as a usual data_dir), 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -34,21 +32,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_file_source import machine  # noqa: E402
 
 from pipeline.checkpoint import COMPACT_BYTES, CheckpointStore, Entry  # noqa: E402
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}; {os.cpu_count()} CPUs; Python {platform.python_version()}; {platform.system()} {platform.release()}"
 
 
 def filled(path: Path, files: int) -> CheckpointStore:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_file_source import machine  # noqa: E402
 
 from parsers.dates import rfc3339_ms  # noqa: E402
 from pipeline.acks import Receipt  # noqa: E402
@@ -49,16 +50,6 @@ from pipeline.queues import BatchQueue  # noqa: E402
 from sinks.loki import LokiSink, LokiSinkConfig  # noqa: E402
 from sinks.loki.encoding import ProtobufEncoder, encode_json, gzip  # noqa: E402
 from sinks.loki.streams import StreamMapper  # noqa: E402
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return f"{cpu}; {os.cpu_count()} CPUs; Python {platform.python_version()}; {platform.system()} {platform.release()}"
 
 
 def app_events(n: int) -> list[dict[str, Any]]:

@@ -115,7 +115,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float
     stderr = proc.stderr.read().decode(errors="replace")  # until it exits (closes stderr)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{stderr[-3000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -35,6 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_file_source import machine  # noqa: E402
 
 from parsers.dates import rfc3339_ms  # noqa: E402
 from pipeline.acks import Receipt  # noqa: E402
@@ -45,16 +46,6 @@ from pipeline.metrics import Metrics  # noqa: E402
 from pipeline.queues import BatchQueue  # noqa: E402
 
 DAY = 86400.0
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return f"{cpu}; {os.cpu_count()} CPUs; Python {platform.python_version()}; {platform.system()} {platform.release()}"
 
 
 def access_events(n: int) -> list[dict[str, Any]]:
