@@ -57,38 +57,26 @@ def is_utf8(canonical: str) -> bool:
     return canonical == "utf-8"
 
 
-class Utf16LineSplitter:
+class Utf16LineSplitter(LineSplitter):
     """`LineSplitter` for UTF-16: lines end at the unit 0x000A on a 2-byte boundary.
 
-    Same contract as `LineSplitter` (offsets, a line cut at `max_line_bytes` and
-    skipped to its end, `flush`), except that `feed_block` never makes a block.
+    Same contract (offsets, a line cut at `max_line_bytes` and skipped to its end,
+    `flush`), except that `feed_block` never makes a block.
     """
 
-    __slots__ = ("_buf", "_discarding", "_fed", "_line_start", "_sep", "_sniff", "_tail", "codec", "max_line_bytes")
+    __slots__ = ("_sep", "_sniff", "_tail", "codec")
 
     def __init__(self, max_line_bytes: int, offset: int, big_endian: bool | None) -> None:
         """`big_endian` None: the byte order comes from a BOM in the first bytes fed at offset 0
         (little-endian without one)."""
-        self.max_line_bytes = max(2, max_line_bytes - max_line_bytes % 2)
+        super().__init__(max(2, max_line_bytes - max_line_bytes % 2), offset)
         self._set_order(bool(big_endian))
         self._sniff = big_endian is None and offset == 0
-        self._buf = b""
         self._tail = b""  # while skipping a long line: its last byte, which may start a newline unit
-        self._discarding = False
-        self._fed = offset
-        self._line_start = offset
 
     def _set_order(self, big_endian: bool) -> None:
         self._sep = b"\x00\n" if big_endian else b"\n\x00"
         self.codec = "utf-16-be" if big_endian else "utf-16-le"
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._fed - self._line_start
-
-    @property
-    def offset(self) -> int:
-        return self._fed
 
     def _find(self, data: bytes, base: int, i: int) -> int:
         """Index in `data` (which starts at file offset `base`) of the next newline unit aligned
@@ -145,13 +133,8 @@ class Utf16LineSplitter:
         return self.feed(chunk)
 
     def flush(self) -> RawLine | None:
-        if self._fed == self._line_start:
-            return None
-        line = (self._buf, self._line_start, self._fed, self._discarding)
-        self._buf = self._tail = b""
-        self._discarding = False
-        self._line_start = self._fed
-        return line
+        self._tail = b""
+        return super().flush()
 
 
 class TranscodingSplitter:
@@ -159,7 +142,7 @@ class TranscodingSplitter:
 
     __slots__ = ("_codec", "_inner")
 
-    def __init__(self, inner: LineSplitter | Utf16LineSplitter, codec: str = "utf-8") -> None:
+    def __init__(self, inner: LineSplitter, codec: str = "utf-8") -> None:
         """`codec`: the file's encoding; over a `Utf16LineSplitter`, the byte order it found instead."""
         self._inner = inner
         self._codec = codec
