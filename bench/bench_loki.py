@@ -39,14 +39,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_file_source import machine  # noqa: E402
+from bench_stores import drive  # noqa: E402
 
 from parsers.dates import rfc3339_ms  # noqa: E402
-from pipeline.acks import Receipt  # noqa: E402
-from pipeline.dlq import DeadLetterQueue  # noqa: E402
-from pipeline.driver import SinkDriver  # noqa: E402
-from pipeline.event import Batch  # noqa: E402
 from pipeline.metrics import Metrics  # noqa: E402
-from pipeline.queues import BatchQueue  # noqa: E402
 from sinks.loki import LokiSink, LokiSinkConfig  # noqa: E402
 from sinks.loki.encoding import ProtobufEncoder, encode_json, gzip  # noqa: E402
 from sinks.loki.streams import StreamMapper  # noqa: E402
@@ -102,26 +98,9 @@ def python_work(events: list[dict[str, Any]], cfg: LokiSinkConfig, encoding: str
 async def end_to_end(events: list[dict[str, Any]], cfg: LokiSinkConfig, tmp: Path) -> tuple[float, float, int]:
     """(events/s, CPU seconds of this process, body bytes) for pushing every event through the driver."""
     metrics = Metrics()
-    stats = metrics.component("bench", "sink", "loki")
-    sink = LokiSink("bench", cfg, metrics=metrics, stats=stats)
-    queue = BatchQueue("bench", 16)
-    driver = SinkDriver(sink, cfg, queue, stats, metrics, DeadLetterQueue(tmp / "dead_letter"))
-    await sink.start()
-    await sink.healthcheck()
-    wall, cpu = time.perf_counter(), time.process_time()
-    task = asyncio.create_task(driver.run())
-    receipts = []
-    for i in range(0, len(events), 1000):
-        receipt = Receipt(None)
-        receipts.append(receipt)
-        await queue.put(Batch(events[i:i + 1000], receipt))
-    await queue.close()
-    await task
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    await sink.aclose()
-    assert all(r.settled for r in receipts)
-    assert stats.events_out == len(events) and stats.dead_lettered == 0, (stats.events_out, stats.dead_lettered)
-    return len(events) / wall, cpu, stats.bytes_out
+    sink = LokiSink("bench", cfg, metrics=metrics, stats=metrics.component("bench", "sink", "loki"))
+    wall, cpu, metrics = await drive(sink, cfg, events, tmp, metrics)
+    return len(events) / wall, cpu, metrics.component("bench", "sink", "loki").bytes_out
 
 
 def stored(url: str, job: str) -> int:
