@@ -62,14 +62,10 @@ def _class_end(src: str, i: int) -> tuple[str, int]:
             nxt = src[i + 1]
             if nxt == "h":
                 out.append(_HEX)
-            elif nxt == "x" and src.startswith("{", i + 2):
-                end = src.find("}", i + 3)
-                if end < 0:
-                    out.append(src[i : i + 2])
-                else:
-                    out.append(_codepoint(src[i + 3 : end]))
-                    i = end + 1
-                    continue
+            elif nxt == "x" and (braced := _braced_codepoint(src, i)) is not None:
+                out.append(braced[0])
+                i = braced[1]
+                continue
             else:
                 out.append(src[i : i + 2])
             i += 2
@@ -107,6 +103,16 @@ def _codepoint(hexdigits: str) -> str:
     except ValueError:
         return "\\x{" + hexdigits + "}"
     return f"\\x{cp:02x}" if cp <= 0xFF else (f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}")
+
+
+def _braced_codepoint(src: str, i: int) -> tuple[str, int] | None:
+    """``\\x{HHHH}`` at ``src[i]``: its Python escape and the index after it; None if it is not one."""
+    if not src.startswith("{", i + 2):
+        return None
+    end = src.find("}", i + 3)
+    if end < 0:
+        return None
+    return _codepoint(src[i + 3 : end]), end + 1
 
 
 def _inline_flags(src: str, i: int) -> tuple[str, str, int] | None:
@@ -152,10 +158,9 @@ def translate(src: str) -> str:
                 out.append("\\Z")
             elif nxt == "Z":
                 out.append("(?=\\n?\\Z)")
-            elif nxt == "x" and src.startswith("{", i + 2) and src.find("}", i + 3) > 0:
-                end = src.find("}", i + 3)
-                out.append(_codepoint(src[i + 3 : end]))
-                i = end + 1
+            elif nxt == "x" and (braced := _braced_codepoint(src, i)) is not None:
+                out.append(braced[0])
+                i = braced[1]
                 continue
             else:
                 out.append(src[i : i + 2])
