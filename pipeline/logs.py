@@ -64,7 +64,13 @@ def component_log(logger: logging.Logger, component: str) -> ComponentLog:
     return ComponentLog(logger, {"component": component})
 
 
+# What setup_logging was last called with: worker processes set themselves up the same way.
+_setup: tuple[str, str] | None = None
+
+
 def setup_logging(level: str = "info", fmt: str = "json") -> None:
+    global _setup
+    _setup = (level, fmt)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(LibraryRateLimit())
@@ -74,6 +80,11 @@ def setup_logging(level: str = "info", fmt: str = "json") -> None:
     # Client libraries are chatty at INFO about every reconnect.
     for noisy in ("aiokafka", "kafka", "elastic_transport", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def logging_setup() -> tuple[str, str] | None:
+    """(level, format) of this process's setup_logging, None when it was never called (a library user)."""
+    return _setup
 
 
 class Throttle:

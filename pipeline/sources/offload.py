@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pipeline.encoded import EncodedEvents
 from pipeline.sources.framing import Framer, Stamp
 from pipeline.sources.lines import RawLine
-from pipeline.workers.pool import BrokenProcessPool, ChunkPool
+from pipeline.workers.pool import ChunkPool
 from pipeline.workers.worker import Counts, Result, Task
 
 # What the main process does with a task's transform counts (adds them to the transforms' stats).
@@ -41,9 +41,7 @@ class Remote:
 
 @dataclass(slots=True)
 class _Inflight:
-    task: Task
     resume: int
-    generation: int
     future: asyncio.Future[Result]
 
 
@@ -85,9 +83,9 @@ class RemoteFramer:
         stamp = self.stamp
         task = Task(self.remote.chain, stamp.host, stamp.key, stamp.path, stamp.log_type, ts, start, block, lines, crlf)
         pool = self.remote.pool
-        generation, future = pool.submit(task)
+        future = pool.submit(task)
         pool.inflight += 1
-        self._inflight.append(_Inflight(task, end, generation, future))
+        self._inflight.append(_Inflight(end, future))
 
     def must_wait(self) -> bool:
         """Too much in flight (this file's share, or the pool's): wait for this file's oldest task."""
@@ -100,27 +98,13 @@ class RemoteFramer:
         inflight = self._inflight
         while inflight and (wait or inflight[0].future.done()):
             head = inflight[0]
-            try:
-                result = await head.future
-            except BrokenProcessPool:
-                self._resubmit(head.generation)
-                continue
+            result = await head.future  # a dead worker's tasks go to its replacement: only PoolFailed comes here
             inflight.popleft()
             self.remote.pool.inflight -= 1
             self.remote.on_counts(result.counts)
             out.append((EncodedEvents(result.data, result.n), head.resume))
             wait = False  # the rest only if already done
         return out
-
-    def _resubmit(self, generation: int) -> None:
-        """A worker died: everything this file has in flight goes again, in order, to new processes."""
-        pool = self.remote.pool
-        pool.restart(generation)
-        for item in self._inflight:
-            if item.generation != pool.generation:
-                if item.future.done() and not item.future.cancelled():
-                    item.future.exception()  # seen: the task goes again
-                item.generation, item.future = pool.submit(item.task)
 
     def cancel(self) -> None:
         """Forget what is in flight (shutdown without draining: it is read again after the restart)."""

@@ -1,95 +1,181 @@
 """The worker processes, seen from the main process: submit a task, await its result.
 
-A `concurrent.futures.ProcessPoolExecutor` of `spawn`ed processes (never
-forked: the main process runs an event loop and client-library threads), each
-initialised once with the offloaded chains (`worker.init`). Tasks carry a block
-of raw lines (bytes) and come back as JSON lines (bytes): cheap to move between
-processes, unlike pickled dicts.
+`workers` processes (`python -m pipeline.workers`, started fresh: the main
+process runs an event loop and client-library threads, so it is never forked),
+each fed through its own stdin and answering on its own stdout with frames
+(`wire.py`). The first frame builds the offloaded chains (`worker.init`); each
+later one is a task, a block of raw lines (bytes), answered in order by its
+JSON lines (bytes): cheap to move between processes, unlike pickled dicts.
 
-A worker that dies (killed, out of memory) breaks the executor: every task in
-flight fails with BrokenProcessPool. The readers that submitted them call
-`restart(generation)` and submit them again, in order, to a fresh set of
-processes: their lines are still in the main process, and nothing was
-settled for them, so nothing is lost and nothing is written twice. A pool that
-keeps dying (more than `MAX_RESTARTS` in `RESTART_WINDOW_S`) gives up with an
-error instead of spinning.
+A task goes to the worker with the fewest unanswered tasks. A worker that dies
+(killed, out of memory) is replaced, and its unanswered tasks go, in order, to
+the replacement: their lines are still here and nothing was settled for them,
+so nothing is lost or written twice, and the readers awaiting them never see
+the death. Workers dying more than `MAX_RESTARTS` times in `RESTART_WINDOW_S`
+fail every pending task with `PoolFailed`, which stops the run with an error
+instead of spinning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
+import os
+import signal
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.workers import worker
+from pipeline.logs import logging_setup
+from pipeline.workers import wire
 from pipeline.workers.worker import ChainSpec, Result, Task
 
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
+# How long a closing pool waits for its workers to finish what they were sent.
+CLOSE_TIMEOUT_S = 30.0
+# The pipe reader's buffer: a result is read in one go rather than pausing the pipe every 128 KiB.
+_READ_LIMIT = 64 * 1024 * 1024
 
-__all__ = ["BrokenProcessPool", "ChunkPool", "PoolFailed"]
+# The worker imports this very package, from wherever this process found it.
+_IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
+
+__all__ = ["ChunkPool", "PoolFailed"]
 
 
 class PoolFailed(RuntimeError):
     """The worker processes kept dying: the run stops rather than retry forever."""
 
 
+@dataclass(slots=True)
+class _Slot:
+    """One worker: its current process and its tasks sent and not yet answered, oldest first."""
+
+    index: int
+    pending: deque[tuple[Task, asyncio.Future[Result]]] = field(default_factory=deque)
+    stdin: asyncio.StreamWriter | None = None  # None while (re)starting
+    process: asyncio.subprocess.Process | None = None
+    runner: asyncio.Task[None] | None = None
+
+
 class ChunkPool:
     def __init__(self, config: PipelineConfig, chains: list[ChainSpec], workers: int) -> None:
-        self.config = config
-        self.chains = chains
         self.workers = workers
-        self.generation = 0
-        self.inflight = 0  # tasks submitted and not yet taken back, over every reader
-        self._executor: ProcessPoolExecutor | None = None
+        self.inflight = 0  # tasks submitted and not yet taken back, over every reader (the readers count)
+        self._init = wire.frame((config, chains, logging_setup()))
+        self._slots = [_Slot(i) for i in range(workers)]
         self._restarts: list[float] = []
+        self._failed: PoolFailed | None = None
+        self._closing = False
 
-    def _start(self) -> None:
-        self.generation += 1
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.init,
-            initargs=(self.config, self.chains),
-        )
+    def submit(self, task: Task) -> asyncio.Future[Result]:
+        """Queue `task` on the least busy worker; its future resolves when that worker answers."""
+        if self._failed is not None:
+            raise self._failed
+        loop = asyncio.get_running_loop()
+        if self._slots[0].runner is None:
+            for slot in self._slots:  # all at once: they start in parallel
+                slot.runner = loop.create_task(self._run(slot), name=f"worker-{slot.index}")
+        slot = min(self._slots, key=lambda s: len(s.pending))
+        future: asyncio.Future[Result] = loop.create_future()
+        slot.pending.append((task, future))
+        if slot.stdin is not None:
+            _send(slot.stdin, wire.frame(task))
+        return future
 
-    def submit(self, task: Task) -> tuple[int, asyncio.Future[Result]]:
-        """Queue `task`; (the pool generation it went to, its future)."""
-        if self._executor is None:
-            self._start()
-        assert self._executor is not None
-        try:
-            future = self._executor.submit(worker.run, task)
-        except BrokenProcessPool:  # a worker died since the last submit: new processes, then this task
-            self.restart(self.generation)
-            assert self._executor is not None
-            future = self._executor.submit(worker.run, task)
-        return self.generation, asyncio.wrap_future(future)
+    async def _run(self, slot: _Slot) -> None:
+        """Keep one worker running: start it, feed it what it owes, hand out its answers."""
+        while True:
+            process = await _spawn()
+            slot.process = process
+            assert process.stdin is not None and process.stdout is not None
+            _send(process.stdin, self._init)
+            for task, _ in slot.pending:  # what the dead one owed, in order
+                _send(process.stdin, wire.frame(task))
+            slot.stdin = process.stdin
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    ok, answer = await wire.read(process.stdout)
+                    _, future = slot.pending.popleft()
+                    if not future.done():  # a reader that shut down without draining cancelled it
+                        if ok:
+                            future.set_result(answer)
+                        else:
+                            future.set_exception(answer)
+            slot.stdin = None
+            code = await process.wait()
+            if self._closing:
+                return
+            if not self._may_restart(slot, code):
+                return
 
-    def restart(self, generation: int) -> None:
-        """Replace a broken pool (once per generation, whoever notices first)."""
-        if generation != self.generation:
-            return
+    def _may_restart(self, slot: _Slot, code: int) -> bool:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S] + [now]
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         if len(self._restarts) > MAX_RESTARTS:
-            raise PoolFailed(f"worker processes died {len(self._restarts)} times in {RESTART_WINDOW_S:.0f} s")
+            deaths = len(self._restarts)
+            self._fail(PoolFailed(f"worker processes died {deaths} times in {RESTART_WINDOW_S:.0f} s (last: {how})"))
+            return False
         log.warning(
-            "a worker process died; starting new ones and processing its chunks again",
-            extra={"workers": self.workers, "restarts": len(self._restarts)},
+            "a worker process died; starting a new one and processing its chunks again",
+            extra={"how": how, "chunks": len(slot.pending), "restarts": len(self._restarts)},
         )
-        old, self._executor = self._executor, None
-        if old is not None:
-            old.shutdown(wait=False, cancel_futures=True)
-        self._start()
+        return True
+
+    def _fail(self, error: PoolFailed) -> None:
+        self._failed = error
+        for slot in self._slots:
+            for _, future in slot.pending:
+                if not future.done():
+                    future.set_exception(error)
+            slot.pending.clear()
 
     async def aclose(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        """Let each worker finish what it was sent, then end it (killed after `CLOSE_TIMEOUT_S`)."""
+        self._closing = True
+        runners = [slot.runner for slot in self._slots if slot.runner is not None]
+        for slot in self._slots:
+            if slot.stdin is not None:
+                slot.stdin.close()  # end of input: the worker exits after its last answer
+        if not runners:
+            return
+        _, late = await asyncio.wait(runners, timeout=CLOSE_TIMEOUT_S)
+        for slot in self._slots:
+            if slot.process is not None and slot.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    slot.process.kill()
+        for runner in late:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+        for slot in self._slots:
+            for _, future in slot.pending:
+                future.cancel()
+            slot.pending.clear()
+
+
+def _send(stdin: asyncio.StreamWriter, frame: tuple[bytes, bytes]) -> None:
+    # No drain: the readers bound what is in flight (RemoteFramer.must_wait), so the buffer is bounded.
+    header, body = frame
+    stdin.write(header)
+    stdin.write(body)
+
+
+async def _spawn() -> asyncio.subprocess.Process:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pipeline.workers",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        limit=_READ_LIMIT,
+    )

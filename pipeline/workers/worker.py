@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import sys
 from dataclasses import dataclass, field
 
 import orjson
@@ -25,6 +28,7 @@ from pipeline.config import PipelineConfig
 from pipeline.context import BuildContext
 from pipeline.dlq import DeadLetterQueue
 from pipeline.event import Event
+from pipeline.logs import setup_logging
 from pipeline.memtune import tune_memory
 from pipeline.metrics import ComponentStats, Metrics
 from pipeline.source_fields import Stamp as FieldStamp
@@ -33,6 +37,7 @@ from pipeline.sources.framing import PlainFramer, Stamp
 from pipeline.sources.lines import LineSplitter, RawLine
 from pipeline.transforms.base import Transform
 from pipeline.transforms.parse import ParseTransform
+from pipeline.workers import wire
 from pipeline.workers.fastpath import access_block
 
 log = logging.getLogger(__name__)
@@ -119,6 +124,43 @@ def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
             fmt = first.parser.access_only(source.log_type)
             if fmt is not None:
                 chain.access = (fmt, first.parser)
+
+
+def serve() -> None:
+    """A worker process's life: the chains from the first frame, then a task per frame, until end of input.
+
+    The pool (pool.py) writes frames to this process's stdin and reads the answers
+    from its stdout; anything else printed here goes to stderr, the daemon's log.
+    Signals to the whole process group (Ctrl-C, systemd's stop) are the main
+    process's to act on: it drains, then closes the input, and this loop ends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tasks = os.fdopen(os.dup(0), "rb")
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(2, 1)  # a stray print lands in the log, not in the answers
+    setup = wire.read_blocking(tasks)
+    if setup is None:
+        return
+    config, chains, logging_setup = setup
+    if logging_setup is not None:
+        setup_logging(*logging_setup)
+    init(config, chains)
+    while (task := wire.read_blocking(tasks)) is not None:
+        try:
+            answer: tuple[bool, object] = (True, run(task))
+        except Exception as exc:  # a bug: the reader that sent the task fails with it
+            log.exception("worker task failed", extra={"source": task.chain, "path": task.path})
+            answer = (False, RuntimeError(f"worker task failed: {exc!r}"))
+        header, body = wire.frame(answer)
+        try:
+            answers.write(header)
+            answers.write(body)
+            answers.flush()
+        except BrokenPipeError:  # the main process is gone
+            return
+    sys.stdout.flush()
 
 
 def run(task: Task) -> Result:

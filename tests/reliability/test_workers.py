@@ -19,7 +19,7 @@ from tests.reliability.file_daemon import (
 
 
 def worker_pids(daemon_pid: int) -> list[int]:
-    """The daemon's worker processes (spawned; not the multiprocessing resource tracker)."""
+    """The daemon's worker processes (`python -m pipeline.workers`)."""
     try:
         children = Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
     except OSError:
@@ -30,7 +30,7 @@ def worker_pids(daemon_pid: int) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"spawn_main" in cmdline:
+        if b"pipeline.workers" in cmdline:
             pids.append(pid)
     return pids
 
