@@ -61,8 +61,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
-import regex
-
 from parsers.types import INVALID_UTF8, TRUNCATED
 
 __all__ = [
@@ -205,6 +203,8 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
             return re.compile(pattern).search
     except (re.error, Warning, RecursionError, OverflowError) as re_exc:
         first_error = re_exc
+    import regex  # only for what `re` cannot compile: not imported at every start
+
     try:
         compiled: Callable[[str], Any] = regex.compile(pattern).search
     except Exception as exc:  # regex raises regex.error, and sometimes other types

@@ -33,7 +33,7 @@ from pipeline.status import ComponentStatus, TopologyStatus
 from pipeline.transforms.base import RoutingTransform, Transform
 from pipeline.workers.plan import plan as plan_workers
 from pipeline.workers.pool import ChunkPool
-from pipeline.workers.worker import Counts
+from pipeline.workers.tasks import Counts
 
 log = logging.getLogger(__name__)
 

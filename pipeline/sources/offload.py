@@ -22,7 +22,7 @@ from pipeline.encoded import EncodedEvents
 from pipeline.sources.framing import Framer, Stamp
 from pipeline.sources.lines import RawLine
 from pipeline.workers.pool import ChunkPool
-from pipeline.workers.worker import Counts, Result, Task
+from pipeline.workers.tasks import Counts, Result, Task
 
 # What the main process does with a task's transform counts (adds them to the transforms' stats).
 OnCounts = Callable[[dict[str, Counts]], None]

@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.graph import split_input
-from pipeline.workers.worker import ChainSpec
+from pipeline.workers.tasks import ChainSpec
 
 # Transforms whose output for an event depends on that event alone.
 OFFLOADABLE_TRANSFORMS = frozenset({"parse", "geoip", "mutate", "filter"})

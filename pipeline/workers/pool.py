@@ -32,7 +32,7 @@ from pathlib import Path
 from pipeline.config import PipelineConfig
 from pipeline.logs import logging_setup
 from pipeline.workers import wire
-from pipeline.workers.worker import ChainSpec, Result, Task
+from pipeline.workers.tasks import ChainSpec, Result, Task
 
 log = logging.getLogger(__name__)
 

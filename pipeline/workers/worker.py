@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -34,57 +34,16 @@ from pipeline.metrics import ComponentStats, Metrics
 from pipeline.source_fields import Stamp as FieldStamp
 from pipeline.source_fields import compile_stamp
 from pipeline.sources.framing import PlainFramer, Stamp
-from pipeline.sources.lines import LineSplitter, RawLine
+from pipeline.sources.lines import LineSplitter
 from pipeline.transforms.base import Transform
 from pipeline.transforms.parse import ParseTransform
 from pipeline.workers import wire
 from pipeline.workers.fastpath import access_block
+from pipeline.workers.tasks import ChainSpec, Counts, Result, Task
 
 log = logging.getLogger(__name__)
 
 _ENCODE_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-
-
-@dataclass(frozen=True, slots=True)
-class ChainSpec:
-    """One offloaded source: its name (for its `fields`) and its transforms, in order."""
-
-    source: str
-    transforms: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A block of complete lines of one file (`lines` instead when one of them was cut)."""
-
-    chain: str  # the source's name
-    host: str
-    key: str  # the file identity (event ids derive from it)
-    path: str
-    log_type: str | None
-    ts: str  # ingest time for `@timestamp` (as the file source stamps it)
-    base: int  # offset of the block's first byte
-    block: bytes  # lines, each ending with a newline
-    lines: list[RawLine] | None
-    crlf: bool
-
-
-@dataclass(slots=True)
-class Counts:
-    """What one transform counted on one task (the main process adds it to the transform's stats)."""
-
-    events_in: int = 0
-    events_out: int = 0
-    events_failed: int = 0
-    events_dropped: int = 0
-    tags: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    data: bytes  # JSON lines, one per event out of the chain
-    n: int
-    counts: dict[str, Counts]
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import pytest
 from pipeline.config import PipelineConfig, parse_config
 from pipeline.workers import pool as pool_module
 from pipeline.workers.pool import ChunkPool, PoolFailed
-from pipeline.workers.worker import ChainSpec, Result, Task
+from pipeline.workers.tasks import ChainSpec, Result, Task
 
 LINES_PER_TASK = 4000  # about 1.5 MB of JSON per answer: a kill often lands while a worker writes one
 
