@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline import registry
 from pipeline.config import PipelineConfig
@@ -32,8 +32,10 @@ from pipeline.sources.offload import Remote
 from pipeline.status import ComponentStatus, TopologyStatus
 from pipeline.transforms.base import RoutingTransform, Transform
 from pipeline.workers.plan import plan as plan_workers
-from pipeline.workers.pool import ChunkPool
 from pipeline.workers.tasks import Counts
+
+if TYPE_CHECKING:
+    from pipeline.workers.pool import ChunkPool
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,8 @@ class Topology:
         """The worker pool of the offloaded sources (none when `workers` is 1 or nothing qualifies)."""
         if not self.plan.sources:
             return None
+        from pipeline.workers.pool import ChunkPool  # late: only a daemon with workers needs it
+
         pool = ChunkPool(self.config, [off.chain for off in self.plan.sources.values()], self.plan.workers)
         for name, off in self.plan.sources.items():
             self.nodes[name].component.offload(Remote(pool, name, self._counter(off.chain.transforms)))

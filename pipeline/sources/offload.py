@@ -17,12 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipeline.encoded import EncodedEvents
 from pipeline.sources.framing import Framer, Stamp
 from pipeline.sources.lines import RawLine
-from pipeline.workers.pool import ChunkPool
 from pipeline.workers.tasks import Counts, Result, Task
+
+if TYPE_CHECKING:  # the pool (subprocesses, pipes) is imported only when workers start
+    from pipeline.workers.pool import ChunkPool
 
 # What the main process does with a task's transform counts (adds them to the transforms' stats).
 OnCounts = Callable[[dict[str, Counts]], None]
