@@ -178,7 +178,9 @@ class RootConfig(Model):
         "use (its affinity, capped by a cgroup CPU quota); 1 does everything in one process. Used by `file` "
         "sources without multiline whose events flow through per-event transforms (parse, geoip, mutate, filter) "
         "into sinks; other sources stay in the main process. Order per file is kept, and a checkpoint still only "
-        "moves once every sink settled. See docs/architecture.md.",
+        "moves once every sink settled. A worker that dies is replaced and its unanswered chunks are processed "
+        "again (nothing lost or written twice); more than five deaths in a minute stop the run with an error. "
+        "See docs/architecture.md.",
         examples=["auto", 4],
     )
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sources.")
