@@ -90,35 +90,45 @@ class ChunkPool:
         return future
 
     async def _run(self, slot: _Slot) -> None:
-        """Keep one worker running: start it, feed it what it owes, hand out its answers."""
-        while True:
-            process = await _spawn()
-            slot.process = process
-            assert process.stdin is not None and process.stdout is not None
-            _send(process.stdin, self._init)
-            for task, _ in slot.pending:  # what the dead one owed, in order
-                _send(process.stdin, wire.frame(task))
-            slot.stdin = process.stdin
-            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-                while True:
-                    ok, answer = await wire.read(process.stdout)
-                    _, future = slot.pending.popleft()
-                    if not future.done():  # a reader that shut down without draining cancelled it
-                        if ok:
-                            future.set_result(answer)
-                        else:
-                            future.set_exception(answer)
-            slot.stdin = None
-            code = await process.wait()
-            if self._closing:
-                return
-            if not self._may_restart(slot, code):
-                return
+        """Keep one worker running; whatever goes wrong here fails the readers rather than leaving them waiting."""
+        try:
+            while await self._serve(slot):
+                pass
+        except Exception as exc:  # a bug in this loop (or a worker that cannot be started)
+            log.exception("the worker pool failed", extra={"worker": slot.index})
+            self._fail(PoolFailed(f"the worker pool failed: {exc!r}"))
+
+    async def _serve(self, slot: _Slot) -> bool:
+        """Start one worker, feed it what its slot owes, hand out its answers until it ends.
+        True when a replacement should start (it died, and not too often)."""
+        process = await _spawn()
+        slot.process = process
+        assert process.stdin is not None and process.stdout is not None
+        _send(process.stdin, self._init)
+        for task, _ in slot.pending:  # what a dead predecessor owed, in order
+            _send(process.stdin, wire.frame(task))
+        slot.stdin = process.stdin
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                ok, answer = await wire.read(process.stdout)
+                if self._failed is not None:  # its tasks were failed already: nothing to hand out
+                    break
+                _, future = slot.pending.popleft()
+                if not future.done():  # a reader that shut down without draining cancelled it
+                    if ok:
+                        future.set_result(answer)
+                    else:
+                        future.set_exception(answer)
+        slot.stdin = None
+        if self._failed is not None:  # failed while this one was starting: _fail could not end it
+            _kill(process)
+        code = await process.wait()
+        return not self._closing and self._failed is None and self._may_restart(slot, code)
 
     def _may_restart(self, slot: _Slot, code: int) -> bool:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S] + [now]
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = _exit_status(code)
         if len(self._restarts) > MAX_RESTARTS:
             deaths = len(self._restarts)
             self._fail(PoolFailed(f"worker processes died {deaths} times in {RESTART_WINDOW_S:.0f} s (last: {how})"))
@@ -130,12 +140,17 @@ class ChunkPool:
         return True
 
     def _fail(self, error: PoolFailed) -> None:
+        """Fail every pending task and end every worker: the run stops with `error`."""
+        if self._failed is not None:
+            return
         self._failed = error
         for slot in self._slots:
             for _, future in slot.pending:
                 if not future.done():
                     future.set_exception(error)
             slot.pending.clear()
+            if slot.process is not None:
+                _kill(slot.process)
 
     async def aclose(self) -> None:
         """Let each worker finish what it was sent, then end it (killed after `CLOSE_TIMEOUT_S`)."""
@@ -148,9 +163,8 @@ class ChunkPool:
             return
         _, late = await asyncio.wait(runners, timeout=CLOSE_TIMEOUT_S)
         for slot in self._slots:
-            if slot.process is not None and slot.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    slot.process.kill()
+            if slot.process is not None:
+                _kill(slot.process)
         for runner in late:
             runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
@@ -158,6 +172,21 @@ class ChunkPool:
             for _, future in slot.pending:
                 future.cancel()
             slot.pending.clear()
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
+def _exit_status(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:  # a signal without a name (real-time signals)
+        return f"signal {-code}"
 
 
 def _send(stdin: asyncio.StreamWriter, frame: tuple[bytes, bytes]) -> None:

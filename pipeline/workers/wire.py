@@ -23,6 +23,14 @@ def frame(obj: object) -> tuple[bytes, bytes]:
     return _LENGTH.pack(len(body)), body
 
 
+def write_blocking(stream: BinaryIO, obj: object) -> None:
+    """One frame to a blocking stream, flushed (a worker's answer)."""
+    header, body = frame(obj)
+    stream.write(header)
+    stream.write(body)
+    stream.flush()
+
+
 def read_blocking(stream: BinaryIO) -> Any | None:
     """The next frame's object; None at the end of the stream (or a frame cut by it)."""
     header = stream.read(_LENGTH.size)

@@ -112,11 +112,8 @@ def serve() -> None:
         except Exception as exc:  # a bug: the reader that sent the task fails with it
             log.exception("worker task failed", extra={"source": task.chain, "path": task.path})
             answer = (False, RuntimeError(f"worker task failed: {exc!r}"))
-        header, body = wire.frame(answer)
         try:
-            answers.write(header)
-            answers.write(body)
-            answers.flush()
+            wire.write_blocking(answers, answer)
         except BrokenPipeError:  # the main process is gone
             return
     sys.stdout.flush()

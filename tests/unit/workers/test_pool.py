@@ -100,3 +100,23 @@ async def test_a_task_that_fails_in_the_worker_fails_its_future_only(tmp_path: P
         assert first_message(await good).startswith("task 000001")
     finally:
         await pool.aclose()
+
+
+async def test_a_worker_that_cannot_be_started_fails_its_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def cannot_start() -> None:
+        raise OSError(8, "Exec format error")
+
+    monkeypatch.setattr(pool_module, "_spawn", cannot_start)
+    pool = ChunkPool(config(tmp_path), [ChainSpec("app", ())], 2)
+    try:
+        future = pool.submit(task(0))
+        with pytest.raises(PoolFailed, match="Exec format error"):
+            await asyncio.wait_for(future, 30)
+    finally:
+        await pool.aclose()
+
+
+def test_an_exit_status_is_named() -> None:
+    assert pool_module._exit_status(3) == "exit code 3"
+    assert pool_module._exit_status(-9) == "signal SIGKILL"
+    assert pool_module._exit_status(-40) == "signal 40"  # a real-time signal has no name
