@@ -103,6 +103,22 @@ _ACCESS_LINE_PLAIN = re.compile(_line_regex(in_block=False, escapes=False), re.D
 ACCESS_LINE_IN_BLOCK = re.compile(_line_regex(in_block=True), re.MULTILINE)
 #: ... for a block without any backslash (the common case).
 ACCESS_LINE_IN_PLAIN_BLOCK = re.compile(_line_regex(in_block=True, escapes=False), re.MULTILINE)
+#: The commonest access line, inside a block without backslashes or control characters, for
+#: writing its JSON straight from the match (pipeline/workers/fastpath.py): one client address
+#: (no list, brackets, quotes or port), ident and user "-", a request with method, path and
+#: version, a status and a byte count without leading zeros (the count within 18 digits),
+#: quoted referrer and agent, at most a `$request_time` with a 1-3 digit fraction, then only
+#: spaces. A line it takes is one ``ACCESS_LINE_IN_PLAIN_BLOCK`` takes, with the same values, and
+#: every value it captures is JSON-safe as written (no quote, backslash or control character);
+#: ``fill`` sets exactly client_ip, method, path, query (if not empty), http_version, status,
+#: bytes, referrer and user_agent (if not "-" or empty) and request_time (a test compares them).
+ACCESS_COMMON_LINE_IN_PLAIN_BLOCK = re.compile(
+    r'(?!- )([^\s",\[:]++|[0-9A-Fa-f:]++) - - \[([^\]\n]{1,64}+)\] '
+    r'"([A-Za-z][A-Za-z0-9_-]{0,31}+) ([^\s"?]++)(?:\?([^\s"]*+))? HTTP/([0-9.]++)" '
+    r'([1-9]\d\d) (0|[1-9]\d{0,17}+) "([^"\\\n]*+)" "([^"\\\n]*+)"'
+    r"(?: ((?:0|[1-9]\d{0,5}+)\.\d{1,3}+))?(?=[^\S\n]*+$)[^\n]*+",
+    re.MULTILINE,
+)
 # Separators inside a remote list: commas, spaces, quotes.
 _REMOTE_SPLIT = re.compile(r'[\s,"]++')
 
@@ -262,10 +278,11 @@ def _forwarded_client(event: Event) -> None:
 class AccessLogFormat:
     """Parse nginx/Apache access lines (see module docstring for the fields)."""
 
-    __slots__ = ("_match", "_match_plain", "_parse_date")
+    __slots__ = ("_match", "_match_plain", "parse_date")
 
     def __init__(self, dates: DateParser | None = None) -> None:
-        self._parse_date = (dates or DateParser()).parse
+        # Public: the JSON fast path (pipeline/workers/fastpath.py) dates its lines as `fill` does.
+        self.parse_date = (dates or DateParser()).parse
         self._match = ACCESS_LINE.match
         self._match_plain = _ACCESS_LINE_PLAIN.match
 
@@ -292,7 +309,7 @@ class AccessLogFormat:
             event["ident"] = ident
         if user != "-":
             event["user"] = user
-        t = self._parse_date(ts)
+        t = self.parse_date(ts)
         if t is None:
             add_tag(event, DATE_FAILURE)
         else:

@@ -13,18 +13,40 @@ through the general path, in its place.
 
 Used when the block is ASCII (so character and byte offsets agree) without
 carriage returns, and the source adds no static fields.
+
+When the parse is the whole chain (nothing transforms the events after it),
+`access_block_json` goes one step further for the commonest line shape
+(`ACCESS_COMMON_LINE_IN_PLAIN_BLOCK`): it writes the line's JSON straight from
+the match, without building the event's dict, in a block where no value needs
+escaping but the message's quotes (no backslash, no control character). Any
+other line is built and encoded as above. The bytes are exactly what encoding
+the events of `access_block` gives (a test compares them); about a third less
+work per line than the dict and its encoding.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from parsers.formats.access import ACCESS_LINE_IN_BLOCK, ACCESS_LINE_IN_PLAIN_BLOCK, AccessLogFormat
+import orjson
+
+from parsers.formats.access import (
+    ACCESS_COMMON_LINE_IN_PLAIN_BLOCK,
+    ACCESS_LINE_IN_BLOCK,
+    ACCESS_LINE_IN_PLAIN_BLOCK,
+    AccessLogFormat,
+)
 from pipeline.event import Event
 from pipeline.sources.framing import Stamp
 
 # Frame and parse one line the general way: (line text, start offset) -> its event.
 SlowLine = Callable[[str, int], Event]
+# One event as its JSON line (the worker's encoder, newline included).
+EncodeEvent = Callable[[Event], bytes]
+
+# What JSON would escape in a value, besides quotes: then the block is not written from matches.
+_NEEDS_ESCAPES = re.compile(r"[\x00-\x09\x0b-\x1f\\]")
 
 
 def access_block(
@@ -76,3 +98,79 @@ def access_block(
         append(event)
         pos = stop + 1
     return events
+
+
+def access_block_json(
+    block: bytes, base: int, stamp: Stamp, ts: str, fmt: AccessLogFormat, slow: SlowLine, encode: EncodeEvent
+) -> tuple[bytes, int, list[Event]] | None:
+    """(JSON lines, how many, the events built as dicts) of `block`, or None when this path does not apply.
+
+    Only the lines outside the common shape become dicts (the caller counts their tags;
+    a line written from its match has none).
+    """
+    if b"\r" in block or not block.isascii():
+        return None
+    text = block.decode("ascii")
+    if _NEEDS_ESCAPES.search(text) is not None:
+        return None
+    try:  # as UTF-8 bytes held in a str (latin-1): joined with the ASCII lines, encoded back once
+        host = orjson.dumps(stamp.host).decode("latin-1")
+        path = orjson.dumps(stamp.path).decode("latin-1")
+    except orjson.JSONEncodeError:  # (a path with undecodable bytes): the dict way handles it
+        return None
+    prefix = stamp.id_prefix
+    if stamp.log_type:  # the keys in the order the events of `access_block` have them
+        after_message = f'","host":{host},"log_type":"access","source":{{"path":{path},"offset":'
+        after_id = '"'
+    else:
+        after_message = f'","host":{host},"source":{{"path":{path},"offset":'
+        after_id = '","log_type":"access"'
+    match = ACCESS_COMMON_LINE_IN_PLAIN_BLOCK.match
+    parse_date = fmt.parse_date
+    dates: dict[str, str] = {}
+    out: list[str] = []
+    append = out.append
+    built: list[Event] = []
+    n = 0
+    pos = 0
+    end = len(text)
+    while pos < end:
+        n += 1
+        m = match(text, pos)
+        if m is not None:
+            client, when, method, url, query, version, status, nbytes, referrer, agent, took = m.groups()
+            iso = dates.get(when)
+            if iso is None and (iso := parse_date(when)) is not None:
+                dates[when] = iso
+            if iso is not None:
+                stop = m.end()
+                offset = base + pos
+                message = text[pos:stop].replace('"', '\\"')
+                # The optional fields, last first: request_time as the float prints (no trailing
+                # zeros, at least one decimal), user_agent and referrer unless "-" or empty.
+                if took is None:
+                    tail = "}\n"
+                else:
+                    took = took.rstrip("0")
+                    tail = f',"request_time":{took}0}}\n' if took[-1] == "." else f',"request_time":{took}}}\n'
+                if agent and agent != "-":
+                    tail = f',"user_agent":"{agent}"{tail}'
+                if referrer and referrer != "-":
+                    tail = f',"referrer":"{referrer}"{tail}'
+                if query:
+                    url = f'{url}","query":"{query}'
+                append(
+                    f'{{"@timestamp":"{iso}","message":"{message}{after_message}{offset}}}'
+                    f',"event_id":"{prefix}{offset:012x}{after_id},"client_ip":"{client}","method":"{method}"'
+                    f',"path":"{url}","http_version":"{version}","status":{status},"bytes":{nbytes}{tail}'
+                )
+                pos = stop + 1
+                continue
+        nl = text.find("\n", pos)
+        stop = end if nl < 0 else nl + 1
+        events = access_block(block[pos:stop], base + pos, stamp, ts, fmt, slow)
+        assert events is not None and len(events) == 1  # one ASCII line without carriage returns
+        built.append(events[0])
+        append(encode(events[0]).decode("latin-1"))
+        pos = stop
+    return "".join(out).encode("latin-1"), n, built

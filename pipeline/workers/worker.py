@@ -38,7 +38,7 @@ from pipeline.sources.lines import LineSplitter
 from pipeline.transforms.base import Transform
 from pipeline.transforms.parse import ParseTransform
 from pipeline.workers import wire
-from pipeline.workers.fastpath import access_block
+from pipeline.workers.fastpath import SlowLine, access_block, access_block_json
 from pipeline.workers.tasks import ChainSpec, Counts, Result, Task
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,9 @@ def run(task: Task) -> Result:
     chain = _CHAINS[task.chain]
     stamp = Stamp(task.host, task.key, task.path, task.log_type)
     counts: dict[str, Counts] = {}
+    written = _access_json(chain, task, stamp, counts)
+    if written is not None:
+        return written
     transforms = chain.transforms
     events = _access_fast(chain, task, stamp, counts)
     if events is not None:
@@ -152,31 +155,53 @@ def run(task: Task) -> Result:
     return Result(encode(events), len(events), counts)
 
 
+def _access_json(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Counts]) -> Result | None:
+    """The parse is the whole chain: the block's JSON lines straight from the matches (fastpath.py)."""
+    if chain.access is None or task.lines is not None or len(chain.transforms) != 1:
+        return None
+    fmt, parser = chain.access
+    slow = _slow_line(stamp, task.ts, parser)
+    written = access_block_json(task.block, task.base, stamp, task.ts, fmt, slow, encode_event)
+    if written is None:
+        return None
+    data, n, built = written
+    _count_parse(chain, built, n, counts)  # only the lines built as dicts can carry tags
+    return Result(data, n, counts)
+
+
 def _access_fast(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Counts]) -> list[Event] | None:
     """Frame and parse the block in one loop (fastpath.py), counting for the parse transform."""
     if chain.access is None or task.lines is not None:
         return None
     fmt, parser = chain.access
-    ts = task.ts
+    events = access_block(task.block, task.base, stamp, task.ts, fmt, _slow_line(stamp, task.ts, parser))
+    if events is None:
+        return None
+    _count_parse(chain, events, len(events), counts)
+    return events
+
+
+def _slow_line(stamp: Stamp, ts: str, parser: EventParser) -> SlowLine:
+    """A line the fast regex does not take: framed and parsed the general way."""
 
     def slow(text: str, offset: int) -> Event:
         event = stamp.event(text, offset, ts, None)
         parser.parse_batch([event])
         return event
 
-    events = access_block(task.block, task.base, stamp, ts, fmt, slow)
-    if events is None:
-        return None
+    return slow
+
+
+def _count_parse(chain: _Chain, events: list[Event], n: int, counts: dict[str, Counts]) -> None:
+    """What the parse transform counts, for `n` events (the tags of `events`) that the fast path parsed."""
     name, _, stats = chain.transforms[0]
     tags_before = dict(stats.tags)
-    stats.count_tags(events)  # what the parse transform counts
-    n = len(events)
+    stats.count_tags(events)
     counts[name] = Counts(
         events_in=n,
         events_out=n,
         tags={t: v - tags_before.get(t, 0) for t, v in stats.tags.items() if v != tags_before.get(t, 0)},
     )
-    return events
 
 
 def encode(events: list[Event]) -> bytes:
@@ -185,6 +210,14 @@ def encode(events: list[Event]) -> bytes:
         return b"".join([dumps(e, option=_ENCODE_OPTS) for e in events])
     except (orjson.JSONEncodeError, TypeError):
         return b"".join([_encode_one(e) for e in events])
+
+
+def encode_event(event: Event) -> bytes:
+    """One event's JSON line, as `encode` writes it."""
+    try:
+        return orjson.dumps(event, option=_ENCODE_OPTS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _encode_one(event)
 
 
 def _encode_one(event: Event) -> bytes:
