@@ -1,13 +1,16 @@
-"""Throughput through the real broker: file -> parse -> kafka (agent) and kafka -> blackhole (processor).
+"""Throughput through the real broker: file -> parse -> geoip -> kafka (agent) and kafka -> blackhole (processor).
 
     scripts/services up kafka
     python bench/bench_kafka.py [--lines 500000] [--bootstrap 127.0.0.1:9092] [--compression zstd]
                                 [--partitions 3] [--dir /tmp/bench-kafka] [--keep-topics] [--workers 1|N|auto]
+                                [--geoip tests/data/geoip/GeoLite2-City-Test.mmdb | --geoip none]
 
-1. agent: N nginx access lines in one file -> `file` source -> `parse` -> `kafka` sink
-   (acks all, idempotent, the chosen codec) into a fresh topic; a Daemon with --once
-   semantics, under uvloop. Also `generated -> kafka` (events made in memory, no file
-   or parse) to show the sink alone.
+1. agent: N nginx access lines in one file -> `file` source -> `parse` -> `geoip` -> `kafka`
+   sink (acks all, idempotent, the chosen codec) into a fresh topic; a Daemon with --once
+   semantics, under uvloop. The geoip step (issue 15's agent path) uses MaxMind's small test
+   City database by default: the generated addresses are random, so most lookups find no
+   record (a real GeoLite2-City answers most and costs more per miss of the cache).
+   Also `generated -> kafka` (events made in memory, no file or parse) to show the sink alone.
 2. processor: the same topic -> `kafka` source (a fresh group) -> `blackhole`, --once.
 
 Prints events/s and MiB/s per run (MiB of the input file for the agent, of record
@@ -123,13 +126,18 @@ def kafka_sink(args: argparse.Namespace, inputs: list[str], topic: str) -> dict[
 
 
 def agent_config(args: argparse.Namespace, log_dir: Path, data_dir: Path, topic: str) -> dict[str, Any]:
+    transforms: dict[str, Any] = {"parsed": {"type": "parse", "inputs": ["files"]}}
+    last = "parsed"
+    if args.geoip != "none":
+        transforms["located"] = {"type": "geoip", "inputs": ["parsed"], "database": args.geoip}
+        last = "located"
     return {
         "data_dir": str(data_dir),
         "api": {"enabled": False},
         "workers": args.workers if args.workers == "auto" else int(args.workers),
         "sources": {"files": {"type": "file", "include": [f"{log_dir}/*.log"], "watch": False, "log_type": "access"}},
-        "transforms": {"parsed": {"type": "parse", "inputs": ["files"]}},
-        "sinks": {"kafka": kafka_sink(args, ["parsed"], topic)},
+        "transforms": transforms,
+        "sinks": {"kafka": kafka_sink(args, [last], topic)},
     }
 
 
@@ -179,6 +187,11 @@ def main() -> int:
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "bench-kafka"))
     ap.add_argument("--keep-topics", action="store_true")
     ap.add_argument("--workers", default="1", help="the agent run's `workers` setting: auto or a count")
+    ap.add_argument(
+        "--geoip",
+        default=str(ROOT / "tests" / "data" / "geoip" / "GeoLite2-City-Test.mmdb"),
+        help="the agent run's geoip database, or `none` for file -> parse -> kafka",
+    )
     args = ap.parse_args()
 
     base = Path(args.dir)
@@ -213,8 +226,9 @@ def main() -> int:
         daemon, elapsed, cpu = runner(run(agent_config(args, log_dir, dirs[0], topic)))
         stats = daemon.metrics.stats["kafka"]
         ok &= stats.events_out == args.lines
+        agent_path = "file -> parse -> kafka" if args.geoip == "none" else "file -> parse -> geoip -> kafka"
         print(
-            f"file -> parse -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
+            f"{agent_path}: {stats.events_out:,} events in {elapsed:.2f}s: "
             f"{stats.events_out / elapsed:,.0f} events/s, {size_mib / elapsed:,.1f} MiB/s of log lines "
             f"({stats.bytes_out / 2**20:.1f} MiB {args.compression} record batches sent); "
             f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
