@@ -139,13 +139,16 @@ def access_block_json(
         m = match(text, pos)
         if m is not None:
             client, when, method, url, query, version, status, nbytes, referrer, agent, took = m.groups()
-            iso = dates.get(when)
-            if iso is None and (iso := parse_date(when)) is not None:
-                dates[when] = iso
+            stop = m.end()
+            message = text[pos:stop]
+            iso = None
+            if "\n" not in message:  # (else a value left open ran into the next line: the dict way)
+                iso = dates.get(when)
+                if iso is None and (iso := parse_date(when)) is not None:
+                    dates[when] = iso
             if iso is not None:
-                stop = m.end()
                 offset = base + pos
-                message = text[pos:stop].replace('"', '\\"')
+                message = message.replace('"', '\\"')
                 # The optional fields, last first: request_time as the float prints (no trailing
                 # zeros, at least one decimal), user_agent and referrer unless "-" or empty.
                 if took is None:

@@ -186,6 +186,20 @@ class TestWrittenFromMatches:
         written, encoded = self.both(block, base, stamp, EventParser(parse_type))
         assert written == encoded
 
+    @pytest.mark.parametrize(
+        "block",
+        [
+            '1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8\nrest of it" 0.5\n',
+            '1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-\n" "curl/8" 0.5\n',
+            '1.2.3.4 - - [10/Oct/2024:13:55:36\n+0000] "GET / HTTP/1.1" 200 1 "-" "curl/8" 0.5\n',
+        ],
+    )
+    def test_a_value_left_open_does_not_take_the_next_line(self, block: str) -> None:
+        # Each is two lines that the common regex would take as one.
+        stamp = Stamp("h", "k", "/p", "access")
+        written, encoded = self.both(block.encode(), 0, stamp, EventParser("access"))
+        assert written == encoded and written is not None and len(written.splitlines()) == 2
+
     def test_request_times_print_as_their_floats(self) -> None:
         # Every time up to 3 decimals below 100 s, and some longer ones: each line is written from
         # its match, and the number is what encoding the float gives.
