@@ -1,7 +1,7 @@
 """Throughput through the real broker: file -> parse -> geoip -> kafka (agent) and kafka -> blackhole (processor).
 
     scripts/services up kafka
-    python bench/bench_kafka.py [--lines 500000] [--bootstrap 127.0.0.1:9092] [--compression zstd]
+    python bench/bench_kafka.py [--lines 500000] [--bootstrap 127.0.0.1:9092] [--compression zstd] [--stores]
                                 [--partitions 3] [--dir /tmp/bench-kafka] [--keep-topics] [--workers 1|N|auto]
                                 [--geoip tests/data/geoip/GeoLite2-City-Test.mmdb | --geoip none]
 
@@ -12,6 +12,11 @@
    record (a real GeoLite2-City answers most and costs more per miss of the cache).
    Also `generated -> kafka` (events made in memory, no file or parse) to show the sink alone.
 2. processor: the same topic -> `kafka` source (a fresh group) -> `blackhole`, --once.
+   With `--stores` (needs `scripts/services up kafka elasticsearch alertmanager`), two more
+   processor runs, each a fresh group: -> `elasticsearch` alone, then config/processor.yaml's
+   fan-out (-> elasticsearch + clickhouse (chDB, in this process) + webhook to Alertmanager
+   with its three rules). Each store run waits until every event was settled there; the
+   Elasticsearch indices are deleted afterwards.
 
 Prints events/s and MiB/s per run (MiB of the input file for the agent, of record
 values for the processor), this process's CPU time and events per CPU-second, and the
@@ -33,6 +38,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,6 +117,11 @@ def _cpu() -> float:
     return total
 
 
+def _max_rss() -> float:
+    """Peak RSS of this process so far, MiB (the runs share it: a later run shows the largest yet)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def kafka_sink(args: argparse.Namespace, inputs: list[str], topic: str) -> dict[str, Any]:
     return {
         "type": "kafka",
@@ -167,6 +179,44 @@ def processor_config(args: argparse.Namespace, data_dir: Path, topic: str) -> di
     }
 
 
+def store_sinks(args: argparse.Namespace, prefix: str, data_dir: Path, fan_out: bool) -> dict[str, Any]:
+    """config/processor.yaml's sinks (Elasticsearch alone unless `fan_out`), on the local services."""
+    sinks: dict[str, Any] = {
+        "elasticsearch": {
+            "type": "elasticsearch",
+            "inputs": ["kafka"],
+            "hosts": [args.es_url],
+            "index": f"{prefix}-{{log_type}}-%Y.%m.%d",
+            "template": {
+                "name": prefix,
+                "index_patterns": [f"{prefix}-*"],
+                "settings": {"index.number_of_replicas": 0, "index.refresh_interval": "30s"},
+            },
+            "batch": {"max_events": 2000, "max_bytes": "8MiB", "timeout": "1s"},
+            "max_in_flight": 2,
+        }
+    }
+    if fan_out:
+        processor = yaml.safe_load((ROOT / "config" / "processor.yaml").read_text())
+        sinks["clickhouse"] = {
+            "type": "clickhouse",
+            "inputs": ["kafka"],
+            "dsn": f"chdb://{data_dir / 'chdb'}",
+            "batch": {"max_events": 5000, "timeout": "2s"},
+        }
+        alerts = processor["sinks"]["alerts"]
+        sinks["alerts"] = {**alerts, "targets": [{"type": "alertmanager", "url": args.alertmanager_url}]}
+    return sinks
+
+
+async def delete_indices(es_url: str, prefix: str) -> None:
+    from elasticsearch import AsyncElasticsearch
+
+    async with AsyncElasticsearch(es_url) as es:
+        await es.options(ignore_status=404).indices.delete(index=f"{prefix}-*")
+        await es.options(ignore_status=404).indices.delete_index_template(name=prefix)
+
+
 async def delete_topics(bootstrap: str, topics: list[str]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -187,6 +237,9 @@ def main() -> int:
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "bench-kafka"))
     ap.add_argument("--keep-topics", action="store_true")
     ap.add_argument("--workers", default="1", help="the agent run's `workers` setting: auto or a count")
+    ap.add_argument("--stores", action="store_true", help="also Kafka -> Elasticsearch and the processor fan-out")
+    ap.add_argument("--es-url", default="http://127.0.0.1:9200")
+    ap.add_argument("--alertmanager-url", default="http://127.0.0.1:9093")
     ap.add_argument(
         "--geoip",
         default=str(ROOT / "tests" / "data" / "geoip" / "GeoLite2-City-Test.mmdb"),
@@ -252,6 +305,27 @@ def main() -> int:
             f"record values ({stats.bytes_in / 2**20:.1f} MiB); "
             f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
         )
+        if args.stores:
+            prefix = f"bench-{run_id}"
+            for fan_out, label in ((False, "kafka -> elasticsearch"), (True, "kafka -> es + clickhouse + webhook")):
+                folder = base / ("data-fan-out" if fan_out else "data-es")
+                dirs.append(folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                raw = processor_config(args, folder, topic)
+                raw["sources"]["kafka"]["group_id"] = f"{topic}-{'fan-out' if fan_out else 'es'}"
+                raw["sinks"] = store_sinks(args, prefix, folder, fan_out)
+                try:
+                    daemon, elapsed, cpu = runner(run(raw))
+                finally:
+                    runner(delete_indices(args.es_url, prefix))
+                settled = {name: daemon.metrics.stats[name].events_out for name in raw["sinks"]}
+                failed = {name: daemon.metrics.stats[name].dead_lettered for name in raw["sinks"]}
+                ok &= all(n == args.lines for n in settled.values()) and not any(failed.values())
+                print(
+                    f"{label}: {args.lines:,} events in {elapsed:.2f}s: {args.lines / elapsed:,.0f} events/s; "
+                    f"{cpu:.1f} CPU-s: {args.lines / cpu:,.0f} events per CPU-second; "
+                    f"max RSS {_max_rss():.0f} MiB; settled {settled}, dead-lettered {failed}"
+                )
     finally:
         if not args.keep_topics:
             runner(delete_topics(args.bootstrap, [topic, gen_topic]))
