@@ -3,8 +3,9 @@
 A worker process frames, transforms and encodes a chunk of a file and hands back
 one `bytes` of JSON lines. `EncodedEvents` carries them through the rest of the
 pipeline as a read-only sequence of events: a byte-oriented sink (the file sink)
-writes `data` as it is, and anything that reads the events themselves decodes
-them all once, on first access (orjson, a C loop). Batches of encoded events
+writes `data` as it is, the Kafka sink sends its `lines` as record values, and
+anything that reads the events themselves decodes them all once, on first access
+(orjson, a C loop). Batches of encoded events
 merge by joining their bytes, so a sink's group stays encoded too.
 
 The events are never changed after encoding (sinks do not mutate events; every
@@ -40,10 +41,15 @@ class EncodedEvents(Sequence[Event]):
         events = self._decoded
         if events is None:
             loads = orjson.loads
-            lines = self.data.split(b"\n")
-            lines.pop()  # after the last newline
-            events = self._decoded = [loads(line) for line in lines]
+            events = self._decoded = [loads(line) for line in self.lines()]
         return events
+
+    def lines(self) -> list[bytes]:
+        """Each event's JSON, without its newline (a sink that sends events one by one, as Kafka
+        records, reuses them instead of encoding the decoded events again)."""
+        lines = self.data.split(b"\n")
+        lines.pop()  # after the last newline
+        return lines
 
     def __len__(self) -> int:
         return self.n

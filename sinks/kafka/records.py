@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from pipeline.event import Event
+from pipeline.event import EncodedEvents, Event, Events
 from pipeline.template import Template
 from sinks.encoding import ENCODE_ERRORS, fit_message, unencodable
 from sinks.kafka.config import STREAM_KEY
@@ -107,9 +107,16 @@ class RecordEncoder:
             pair = cache[text] = (name, text.encode())
         return pair
 
-    def encode(self, events: list[Event]) -> Encoded:
+    def encode(self, events: Events) -> Encoded:
         """One loop: per event a topic (cached per log type), a key, the JSON value, and headers
-        whose log_type/host pairs are shared objects; only event_id is encoded per event."""
+        whose log_type/host pairs are shared objects; only event_id is encoded per event.
+
+        Events a worker process encoded (`EncodedEvents`) keep their JSON as the value: the
+        same bytes encoding their decoded events again would give, without that work."""
+        values: list[bytes] | None = None
+        if isinstance(events, EncodedEvents):
+            values = events.lines()
+            events = events.decoded()
         out = Encoded()
         groups = out.groups
         key_fn = self._key_fn
@@ -137,7 +144,7 @@ class RecordEncoder:
                     key = f"{host or ''}:{path}".encode() if path else str(host).encode() if host else None
                 else:
                     key = key_fn(event) if key_fn is not None else None
-                value = dumps(event, default=str, option=_OPTS)
+                value = dumps(event, default=str, option=_OPTS) if values is None else values[i]
                 headers: Headers = [header("log_type", log_type)]
                 if host is not None:
                     headers.append(header("host", host))

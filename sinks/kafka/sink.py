@@ -50,7 +50,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import ConfigError, StartError, TransientError
-from pipeline.event import Event
+from pipeline.event import Events
 from pipeline.kafka_common import client_kwargs, describe_error, diagnose
 from pipeline.logs import component_log
 from pipeline.metrics import ComponentStats
@@ -84,6 +84,8 @@ class _Sent:
 
 
 class KafkaSink:
+    accepts_encoded = True  # a worker's JSON lines become the record values as they are (records.py)
+
     def __init__(
         self,
         name: str,
@@ -300,7 +302,7 @@ class KafkaSink:
                 await self._start_producer()
             return self._producer
 
-    async def send(self, events: list[Event]) -> Outcome:
+    async def send(self, events: Events) -> Outcome:
         # Concurrent sends (max_in_flight > 1) hand their batches to the producer in the order the
         # driver started them, so a stream's records keep their order in its partition. The ticket is
         # taken before the first await: tasks start in creation order.
@@ -314,9 +316,7 @@ class KafkaSink:
             else:  # left before our turn: the next send still waits for the one before us
                 previous.add_done_callback(lambda _: _resolve(mine))
 
-    async def _send(
-        self, events: list[Event], previous: asyncio.Future[None] | None, mine: asyncio.Future[None]
-    ) -> Outcome:
+    async def _send(self, events: Events, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> Outcome:
         try:
             producer = await self._producer_for_send()
         except (KafkaError, OSError) as exc:

@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from .conftest import TopicFactory
 from .test_kafka_sink import CODEC_IDS, batch_codecs, kcat_read
 
@@ -27,8 +29,11 @@ def _line(log_type: str, i: int) -> str:
 
 
 class TestAgentFromFiles:
+    # workers 2: worker processes parse and encode the lines; the sink sends their JSON as the record
+    # values (access lines written straight from the match), and must give what one process gives.
+    @pytest.mark.parametrize("workers", [1, 2])
     async def test_100k_lines_from_files_arrive_once_spread_over_partitions_and_zstd(
-        self, tmp_path: Path, kafka_bootstrap: str, unique_name: str, created_topics: list[str]
+        self, tmp_path: Path, kafka_bootstrap: str, unique_name: str, created_topics: list[str], workers: int
     ) -> None:
         logs = tmp_path / "logs"
         logs.mkdir()
@@ -44,6 +49,7 @@ class TestAgentFromFiles:
 data_dir: {tmp_path}/data
 host: node-7
 api: {{enabled: false}}
+workers: {workers}
 sources:
 {sources}
 transforms:
@@ -73,6 +79,11 @@ sinks:
                 seen[event["event_id"]] += 1
                 assert record["key"] is None and event["source"]["path"] == path
                 assert event["log_type"] == log_type and "_grokparsefailure" not in event.get("tags", ())
+                headers = dict(zip(record["headers"][::2], record["headers"][1::2], strict=True))
+                assert headers == {"log_type": log_type, "host": "node-7", "event_id": event["event_id"]}
+                if log_type == "access":
+                    i = int(event["path"].rsplit("/", 1)[1])
+                    assert event["bytes"] == i and event["status"] == 200 and event["client_ip"] == "89.160.20.112"
             assert {r["partition"] for r in records} == {0, 1, 2}, "one file over every partition"
         assert len(seen) == sum(LINES.values()) and set(seen.values()) == {1}, "every line exactly once"
         codecs: Counter[int] = Counter()

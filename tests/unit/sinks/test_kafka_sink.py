@@ -25,6 +25,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
+from pipeline.encoded import EncodedEvents
 from pipeline.errors import ConfigError, StartError, TransientError
 from pipeline.metrics import ComponentStats
 from pipeline.sink import Outcome
@@ -301,6 +302,16 @@ class TestEncoding:
         out = self.encoder().encode([event(1, host=["a", "b"], log_type=7, event_id=42)])
         ((_key, [(_, _, headers)]),) = out.groups["7-logs"].items()
         assert dict(headers) == {"log_type": b"7", "host": b"['a', 'b']", "event_id": b"42"}
+
+    def test_events_encoded_by_a_worker_keep_their_json_as_the_value(self) -> None:
+        events = [event(0), event(1, log_type=None, path="/p1"), event(2, message="x" * 5000), event(3, n=1.5)]
+        encoded = EncodedEvents(b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in events), 4)
+        enc = self.encoder(max_request_bytes=2000)
+        assert enc.encode(encoded).groups == enc.encode([dict(e) for e in events]).groups
+        # The lines themselves are the values (not the decoded events encoded again).
+        marked = EncodedEvents(b'{"log_type":"access","host":"h","event_id":"e", "spaced":  true}\n', 1)
+        ((_, [(_, value, _)]),) = self.encoder().encode(marked).groups["access-logs"].items()
+        assert value == b'{"log_type":"access","host":"h","event_id":"e", "spaced":  true}'
 
     def test_encoding_does_not_mutate_events(self) -> None:
         events = [event(i, log_type=None) for i in range(3)]
