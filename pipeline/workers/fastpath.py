@@ -14,8 +14,8 @@ through the general path, in its place.
 Used when the block is ASCII (so character and byte offsets agree) without
 carriage returns, and the source adds no static fields.
 
-When the parse is the whole chain (nothing transforms the events after it),
-`access_block_json` goes one step further for the commonest line shape
+When the parse is the whole chain (or a geoip step follows it: see
+pipeline/workers/geostep.py), `access_block_json` goes one step further for the commonest line shape
 (`ACCESS_COMMON_LINE_IN_PLAIN_BLOCK`): it writes the line's JSON straight from
 the match, without building the event's dict, in a block where no value needs
 escaping but the message's quotes (no backslash, no control character). Any
@@ -41,8 +41,16 @@ from pipeline.sources.framing import Stamp
 
 # Frame and parse one line the general way: (line text, start offset) -> its event.
 SlowLine = Callable[[str, int], Event]
-# One event as its JSON line (the worker's encoder, newline included).
-EncodeEvent = Callable[[Event], bytes]
+# A line outside the common shape, framed and parsed as a dict: the rest of the chain, then its JSON line.
+FinishLine = Callable[[Event], bytes]
+# What the rest of the chain adds to a common line's JSON after its parsed fields, from its client address.
+AppendFields = Callable[[str], str]
+
+#: Every key the JSON of a common line can have (the source's, the parsed ones, and "tags").
+WRITTEN_KEYS = frozenset(
+    {"@timestamp", "message", "host", "log_type", "source", "event_id", "client_ip", "method", "path", "query",
+     "http_version", "status", "bytes", "referrer", "user_agent", "request_time", "tags"}
+)  # fmt: skip
 
 # Printable ASCII without the backslash, and newlines: what a block written from matches may hold
 # (JSON escapes nothing else but quotes). `bytes.translate` deleting these is the fastest check.
@@ -101,12 +109,19 @@ def access_block(
 
 
 def access_block_json(
-    block: bytes, base: int, stamp: Stamp, ts: str, fmt: AccessLogFormat, slow: SlowLine, encode: EncodeEvent
-) -> tuple[bytes, int, list[Event]] | None:
-    """(JSON lines, how many, the events built as dicts) of `block`, or None when this path does not apply.
+    block: bytes,
+    base: int,
+    stamp: Stamp,
+    ts: str,
+    fmt: AccessLogFormat,
+    slow: SlowLine,
+    finish: FinishLine,
+    append_fields: AppendFields | None = None,
+) -> tuple[bytes, int] | None:
+    """(JSON lines, how many) of `block`, or None when this path does not apply.
 
-    Only the lines outside the common shape become dicts (the caller counts their tags;
-    a line written from its match has none).
+    Only the lines outside the common shape become dicts, handed to `finish` (which counts
+    their tags: a line written from its match has none but what `append_fields` writes).
     """
     if block.translate(None, _PLAIN_BYTES):  # a byte to escape, a carriage return, non-ASCII
         return None
@@ -128,7 +143,6 @@ def access_block_json(
     dates: dict[str, str] = {}
     out: list[str] = []
     append = out.append
-    built: list[Event] = []
     n = 0
     pos = 0
     end = len(text)
@@ -149,11 +163,14 @@ def access_block_json(
                 message = message.replace('"', '\\"')
                 # The optional fields, last first: request_time as the float prints (no trailing
                 # zeros, at least one decimal), user_agent and referrer unless "-" or empty.
+                end_fields = "}\n" if append_fields is None else append_fields(client) + "}\n"
                 if took is None:
-                    tail = "}\n"
+                    tail = end_fields
                 else:
                     took = took.rstrip("0")
-                    tail = f',"request_time":{took}0}}\n' if took[-1] == "." else f',"request_time":{took}}}\n'
+                    if took[-1] == ".":
+                        took += "0"
+                    tail = f',"request_time":{took}{end_fields}'
                 if agent and agent != "-":
                     tail = f',"user_agent":"{agent}"{tail}'
                 if referrer and referrer != "-":
@@ -171,7 +188,6 @@ def access_block_json(
         stop = end if nl < 0 else nl + 1
         events = access_block(block[pos:stop], base + pos, stamp, ts, fmt, slow)
         assert events is not None and len(events) == 1  # one ASCII line without carriage returns
-        built.append(events[0])
-        append(encode(events[0]).decode("latin-1"))
+        append(finish(events[0]).decode("latin-1"))
         pos = stop
-    return "".join(out).encode("latin-1"), n, built
+    return "".join(out).encode("latin-1"), n

@@ -36,9 +36,11 @@ from pipeline.source_fields import compile_stamp
 from pipeline.sources.framing import PlainFramer, Stamp
 from pipeline.sources.lines import LineSplitter
 from pipeline.transforms.base import Transform
+from pipeline.transforms.geoip import GeoIPTransform
 from pipeline.transforms.parse import ParseTransform
 from pipeline.workers import wire
 from pipeline.workers.fastpath import SlowLine, access_block, access_block_json
+from pipeline.workers.geostep import GeoStep
 from pipeline.workers.tasks import ChainSpec, Counts, Result, Task
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ class _Chain:
     transforms: list[tuple[str, Transform, ComponentStats]]
     # The first transform parses access lines and nothing else: the block fast path can do it.
     access: tuple[AccessLogFormat, EventParser] | None = None
+    # Lines are written as JSON from their matches: the parse is the whole chain, or this geoip step follows it.
+    written: bool = False
+    geo: GeoStep | None = None
 
 
 _CHAINS: dict[str, _Chain] = {}
@@ -83,6 +88,12 @@ def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
             fmt = first.parser.access_only(source.log_type)
             if fmt is not None:
                 chain.access = (fmt, first.parser)
+                if len(transforms) == 1:
+                    chain.written = True
+                elif len(transforms) == 2 and GeoStep.applies(transforms[1][1]):
+                    name, geoip, stats = transforms[1]
+                    assert isinstance(geoip, GeoIPTransform)
+                    chain.written, chain.geo = True, GeoStep(name, geoip, stats)
 
 
 def serve() -> None:
@@ -156,17 +167,39 @@ def run(task: Task) -> Result:
 
 
 def _access_json(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Counts]) -> Result | None:
-    """The parse is the whole chain: the block's JSON lines straight from the matches (fastpath.py)."""
-    if chain.access is None or task.lines is not None or len(chain.transforms) != 1:
+    """Parse (and geoip) is the whole chain: the block's JSON lines straight from the matches (fastpath.py)."""
+    if not chain.written or task.lines is not None:
         return None
+    assert chain.access is not None
     fmt, parser = chain.access
+    parse_name, _, parse_stats = chain.transforms[0]
+    geo = chain.geo
+    parse_before = dict(parse_stats.tags)
+    geo_before = dict(geo.stats.tags) if geo is not None else {}
+    if geo is not None:
+        geo.start_block()
+
+    def finish(event: Event) -> bytes:  # a line built as a dict: counted, enriched, encoded as the chain does
+        parse_stats.count_tags([event])
+        if geo is not None:
+            geo.transform.process([event])
+        return encode_event(event)
+
     slow = _slow_line(stamp, task.ts, parser)
-    written = access_block_json(task.block, task.base, stamp, task.ts, fmt, slow, encode_event)
+    written = access_block_json(
+        task.block, task.base, stamp, task.ts, fmt, slow, finish, None if geo is None else geo.fragment
+    )
     if written is None:
         return None
-    data, n, built = written
-    _count_parse(chain, built, n, counts)  # only the lines built as dicts can carry tags
+    data, n = written
+    counts[parse_name] = Counts(events_in=n, events_out=n, tags=_tags_since(parse_stats, parse_before))
+    if geo is not None:
+        counts[geo.name] = Counts(events_in=n, events_out=n, tags=_tags_since(geo.stats, geo_before))
     return Result(data, n, counts)
+
+
+def _tags_since(stats: ComponentStats, before: dict[str, int]) -> dict[str, int]:
+    return {t: v - before.get(t, 0) for t, v in stats.tags.items() if v != before.get(t, 0)}
 
 
 def _access_fast(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Counts]) -> list[Event] | None:
@@ -197,11 +230,7 @@ def _count_parse(chain: _Chain, events: list[Event], n: int, counts: dict[str, C
     name, _, stats = chain.transforms[0]
     tags_before = dict(stats.tags)
     stats.count_tags(events)
-    counts[name] = Counts(
-        events_in=n,
-        events_out=n,
-        tags={t: v - tags_before.get(t, 0) for t, v in stats.tags.items() if v != tags_before.get(t, 0)},
-    )
+    counts[name] = Counts(events_in=n, events_out=n, tags=_tags_since(stats, tags_before))
 
 
 def encode(events: list[Event]) -> bytes:

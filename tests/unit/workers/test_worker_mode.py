@@ -14,7 +14,7 @@ from pipeline.daemon import Daemon
 LINE = '{ip} - - [10/Oct/2024:13:{m:02d}:{s:02d} +0000] "GET /p/{i} HTTP/1.1" {status} {i} "-" "curl/8" 0.{ms:03d}\n'
 
 
-def write_logs(folder: Path) -> dict[str, int]:
+def write_logs(folder: Path, ips: list[str] | None = None) -> dict[str, int]:
     folder.mkdir()
     sizes = {"big.log": 20000, "small.log": 300, "odd.log": 50}
     for name, n in sizes.items():
@@ -23,7 +23,8 @@ def write_logs(folder: Path) -> dict[str, int]:
                 if name == "odd.log" and i % 7 == 0:
                     fh.write(f"not an access line {i}\n")  # parsed the slow way, in its place
                 else:
-                    fh.write(LINE.format(ip=f"10.0.{i % 250}.{i % 200 + 1}", m=i // 60 % 60, s=i % 60, i=i,
+                    ip = ips[i % len(ips)] if ips else f"10.0.{i % 250}.{i % 200 + 1}"
+                    fh.write(LINE.format(ip=ip, m=i // 60 % 60, s=i % 60, i=i,
                                          status=(200, 404, 500)[i % 3], ms=i % 1000))
     return sizes
 
@@ -34,7 +35,14 @@ def comparable(event: dict[str, Any]) -> str:
     return json.dumps(event, sort_keys=True)
 
 
-async def run(tmp: Path, logs: Path, workers: int) -> tuple[list[dict[str, Any]], Daemon]:
+GEOIP_DB = Path(__file__).resolve().parents[2] / "data" / "geoip" / "GeoLite2-City-Test.mmdb"
+MUTATE = {"type": "mutate", "inputs": ["parsed"], "operations": [{"add_tags": ["seen"]}]}
+GEOIP = {"type": "geoip", "inputs": ["parsed"], "database": str(GEOIP_DB)}
+
+
+async def run(
+    tmp: Path, logs: Path, workers: int, second: dict[str, Any] = MUTATE
+) -> tuple[list[dict[str, Any]], Daemon]:
     out = tmp / f"out-{workers}.jsonl"
     raw = {
         "data_dir": str(tmp / f"data-{workers}"),
@@ -42,10 +50,7 @@ async def run(tmp: Path, logs: Path, workers: int) -> tuple[list[dict[str, Any]]
         "workers": workers,
         "sources": {"logs": {"type": "file", "include": [f"{logs}/*.log"], "start_at": "beginning",
                              "log_type": "access", "watch": False, "read_chunk_bytes": 64 * 1024}},
-        "transforms": {
-            "parsed": {"type": "parse", "inputs": ["logs"]},
-            "typed": {"type": "mutate", "inputs": ["parsed"], "operations": [{"add_tags": ["seen"]}]},
-        },
+        "transforms": {"parsed": {"type": "parse", "inputs": ["logs"]}, "typed": second},
         "sinks": {"out": {"type": "file", "inputs": ["typed"], "path": str(out), "fsync": False}},
     }
     daemon = Daemon(parse_config(raw, "<test>", {}), once=True, show_progress=False)
@@ -80,3 +85,15 @@ async def test_checkpoints_reach_the_end_of_every_file(tmp_path: Path) -> None:
     offsets = {Path(f["path"]).name: f["offset"] for f in checkpoint["files"]}
     assert offsets == {name: (tmp_path / "logs" / name).stat().st_size for name in offsets}
     assert len(offsets) == 3
+
+
+async def test_parse_then_geoip_in_workers_gives_what_one_process_gives(tmp_path: Path) -> None:
+    # Workers write most of these lines as JSON from their matches, geoip appended (geostep.py).
+    sizes = write_logs(tmp_path / "logs", ips=["81.2.69.142", "89.160.20.112", "10.0.0.1", "1.2.3.4", "::1"])
+    one, daemon_one = await run(tmp_path, tmp_path / "logs", 1, GEOIP)
+    two, daemon_two = await run(tmp_path, tmp_path / "logs", 2, GEOIP)
+    assert len(one) == len(two) == sum(sizes.values())
+    assert sorted(map(comparable, one)) == sorted(map(comparable, two))
+    assert sum("geoip" in e for e in two) > 8000  # London and Linkoping, two lines in five
+    tags = daemon_two.metrics.stats["typed"].tags
+    assert tags == daemon_one.metrics.stats["typed"].tags and tags["_geoip_lookup_failure"] > 4000
