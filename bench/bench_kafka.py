@@ -117,9 +117,12 @@ def _cpu() -> float:
     return total
 
 
-def _max_rss() -> float:
-    """Peak RSS of this process so far, MiB (the runs share it: a later run shows the largest yet)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _max_rss() -> str:
+    """Peak RSS so far of this process (the daemon; the runs share it: a later run shows the largest
+    yet) and of the largest worker process that has exited, MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return f"{own:.0f}" + (f" (largest worker {workers:.0f})" if workers else "")
 
 
 def kafka_sink(args: argparse.Namespace, inputs: list[str], topic: str) -> dict[str, Any]:
@@ -284,7 +287,7 @@ def main() -> int:
             f"{agent_path}: {stats.events_out:,} events in {elapsed:.2f}s: "
             f"{stats.events_out / elapsed:,.0f} events/s, {size_mib / elapsed:,.1f} MiB/s of log lines "
             f"({stats.bytes_out / 2**20:.1f} MiB {args.compression} record batches sent); "
-            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second; max RSS {_max_rss()} MiB"
         )
 
         daemon, elapsed, cpu = runner(run(generated_config(args, dirs[1], gen_topic)))
@@ -293,7 +296,7 @@ def main() -> int:
         print(
             f"generated -> kafka: {stats.events_out:,} events in {elapsed:.2f}s: "
             f"{stats.events_out / elapsed:,.0f} events/s (the sink alone: events made in memory); "
-            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second; max RSS {_max_rss()} MiB"
         )
 
         daemon, elapsed, cpu = runner(run(processor_config(args, dirs[2], topic)))
@@ -303,7 +306,7 @@ def main() -> int:
             f"kafka -> blackhole: {stats.events_out:,} events in {elapsed:.2f}s: "
             f"{stats.events_out / elapsed:,.0f} events/s, {stats.bytes_in / 2**20 / elapsed:,.1f} MiB/s of "
             f"record values ({stats.bytes_in / 2**20:.1f} MiB); "
-            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second"
+            f"{cpu:.1f} CPU-s: {stats.events_out / cpu:,.0f} events per CPU-second; max RSS {_max_rss()} MiB"
         )
         if args.stores:
             prefix = f"bench-{run_id}"
@@ -324,7 +327,7 @@ def main() -> int:
                 print(
                     f"{label}: {args.lines:,} events in {elapsed:.2f}s: {args.lines / elapsed:,.0f} events/s; "
                     f"{cpu:.1f} CPU-s: {args.lines / cpu:,.0f} events per CPU-second; "
-                    f"max RSS {_max_rss():.0f} MiB; settled {settled}, dead-lettered {failed}"
+                    f"max RSS {_max_rss()} MiB; settled {settled}, dead-lettered {failed}"
                 )
     finally:
         if not args.keep_topics:
