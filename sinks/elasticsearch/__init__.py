@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from prometheus_client import Counter
 
 from pipeline.context import BuildContext
@@ -44,6 +43,7 @@ from sinks.elasticsearch.bulk import (
     classify,
     response_filter,
 )
+from sinks.elasticsearch.client import ApiError, AsyncElasticsearch, OrjsonSerializer, TransportError
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
 from sinks.elasticsearch.ecs_template import ecs_template_body
 from sinks.elasticsearch.template import install, lacks_match_only_text, template_body
@@ -74,8 +74,6 @@ def items_counter(metrics: Metrics) -> Counter:
 
 
 def default_client(config: ElasticsearchSinkConfig, auth: Auth) -> AsyncElasticsearch:
-    from elasticsearch.serializer import OrjsonSerializer
-
     kwargs: dict[str, Any] = {
         "request_timeout": config.request_timeout,
         # Retrying is the driver's job: backoff with jitter, metrics, nothing settled meanwhile.

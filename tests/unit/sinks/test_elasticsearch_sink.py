@@ -415,3 +415,20 @@ class TestConfig:
 
         spec = registry.lookup("sink", "elasticsearch")
         assert spec is not None and spec.model is ElasticsearchSinkConfig
+
+
+def test_the_client_is_imported_without_pyarrow_which_stays_importable() -> None:
+    # A fresh interpreter: pyarrow (installed for the ClickHouse extra) would cost every
+    # Elasticsearch process about 37 MiB (sinks/elasticsearch/client.py).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sinks.elasticsearch\n"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow imported'\n"
+        "import pyarrow, elasticsearch.serializer\n"
+        "print(pyarrow.__name__)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "pyarrow", proc.stderr
