@@ -170,7 +170,10 @@ class RootConfig(Model):
     api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API.")
     shutdown_timeout: Duration = Field(default=30.0, ge=0, description="How long SIGTERM waits for in-flight batches.")
     queue_capacity: int = Field(
-        default=16, gt=0, description="Batches each stage's input queue holds (backpressure bound)."
+        default=8,
+        gt=0,
+        description="Batches each stage's input queue holds (backpressure bound). More buffers longer bursts at "
+        "the cost of memory (a batch of 1000 parsed access events holds 1-3 MiB).",
     )
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default=1,
