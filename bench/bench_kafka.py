@@ -122,7 +122,7 @@ def _max_rss() -> str:
     yet) and of the largest worker process that has exited, MiB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return f"{own:.0f}" + (f" (largest worker {workers:.0f})" if workers else "")
+    return f"{own:.0f}" + (f" (largest child process: a worker {workers:.0f})" if workers else "")
 
 
 def kafka_sink(args: argparse.Namespace, inputs: list[str], topic: str) -> dict[str, Any]:
