@@ -51,6 +51,7 @@ from pipeline.acks import Receipt  # noqa: E402
 from pipeline.config import SourceConfig, parse_config  # noqa: E402
 from pipeline.daemon import Daemon  # noqa: E402
 from pipeline.event import Batch  # noqa: E402
+from pipeline.memtune import tune_memory  # noqa: E402
 from pipeline.registry import register  # noqa: E402
 
 
@@ -249,6 +250,7 @@ def main() -> int:
         help="the agent run's geoip database, or `none` for file -> parse -> kafka",
     )
     args = ap.parse_args()
+    tune_memory()  # as `pipeline run` does: GC thresholds and malloc settings decide much of the cost
 
     base = Path(args.dir)
     log_dir = base / "logs"

@@ -42,6 +42,7 @@ from bench_file_source import machine  # noqa: E402
 from bench_stores import drive  # noqa: E402
 
 from parsers.dates import rfc3339_ms  # noqa: E402
+from pipeline.memtune import tune_memory  # noqa: E402
 from pipeline.metrics import Metrics  # noqa: E402
 from sinks.loki import LokiSink, LokiSinkConfig  # noqa: E402
 from sinks.loki.encoding import ProtobufEncoder, encode_json, gzip  # noqa: E402
@@ -121,6 +122,7 @@ async def main() -> None:
                         help="the line: the whole event as JSON (the default) or its message")
     parser.add_argument("--url", default="http://127.0.0.1:9428")
     args = parser.parse_args()
+    tune_memory()  # as `pipeline run` does: GC thresholds and malloc settings decide much of the cost
 
     print(machine())
     events = app_events(args.events)

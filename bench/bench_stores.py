@@ -42,6 +42,7 @@ from pipeline.acks import Receipt  # noqa: E402
 from pipeline.dlq import DeadLetterQueue  # noqa: E402
 from pipeline.driver import SinkDriver  # noqa: E402
 from pipeline.event import Batch  # noqa: E402
+from pipeline.memtune import tune_memory  # noqa: E402
 from pipeline.metrics import Metrics  # noqa: E402
 from pipeline.queues import BatchQueue  # noqa: E402
 
@@ -205,6 +206,7 @@ async def main() -> None:
     parser.add_argument("--ch-dedup", choices=("default", "on", "off"), default="default",
                         help="clickhouse dedup (ReplacingMergeTree) on or off; default: the sink's default")
     args = parser.parse_args()
+    tune_memory()  # as `pipeline run` does: GC thresholds and malloc settings decide much of the cost
 
     print(machine())
     print(f"generating {args.events} access events ...", flush=True)
