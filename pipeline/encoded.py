@@ -37,11 +37,12 @@ class EncodedEvents(Sequence[Event]):
     def join(cls, parts: Sequence[EncodedEvents]) -> EncodedEvents:
         return cls(b"".join([p.data for p in parts]), sum(p.n for p in parts))
 
-    def decoded(self) -> list[Event]:
+    def decoded(self, lines: list[bytes] | None = None) -> list[Event]:
+        """The events, decoded once (from `lines`, this batch's `lines()`, when the caller has them)."""
         events = self._decoded
         if events is None:
             loads = orjson.loads
-            events = self._decoded = [loads(line) for line in self.lines()]
+            events = self._decoded = [loads(line) for line in (self.lines() if lines is None else lines)]
         return events
 
     def lines(self) -> list[bytes]:

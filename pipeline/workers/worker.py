@@ -54,9 +54,13 @@ class _Chain:
     transforms: list[tuple[str, Transform, ComponentStats]]
     # The first transform parses access lines and nothing else: the block fast path can do it.
     access: tuple[AccessLogFormat, EventParser] | None = None
-    # Lines are written as JSON from their matches: the parse is the whole chain, or this geoip step follows it.
-    written: bool = False
+    # The geoip step right after that parse, when it can be written as fragments (geostep.py).
     geo: GeoStep | None = None
+
+    @property
+    def written(self) -> bool:
+        """Lines are written as JSON from their matches: the parse is the whole chain, or `geo` follows it."""
+        return self.access is not None and (len(self.transforms) == 1 or self.geo is not None)
 
 
 _CHAINS: dict[str, _Chain] = {}
@@ -88,12 +92,10 @@ def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
             fmt = first.parser.access_only(source.log_type)
             if fmt is not None:
                 chain.access = (fmt, first.parser)
-                if len(transforms) == 1:
-                    chain.written = True
-                elif len(transforms) == 2 and GeoStep.applies(transforms[1][1]):
+                if len(transforms) == 2 and GeoStep.applies(transforms[1][1]):
                     name, geoip, stats = transforms[1]
                     assert isinstance(geoip, GeoIPTransform)
-                    chain.written, chain.geo = True, GeoStep(name, geoip, stats)
+                    chain.geo = GeoStep(name, geoip, stats)
 
 
 def serve() -> None:
@@ -210,7 +212,7 @@ def _access_fast(chain: _Chain, task: Task, stamp: Stamp, counts: dict[str, Coun
     events = access_block(task.block, task.base, stamp, task.ts, fmt, _slow_line(stamp, task.ts, parser))
     if events is None:
         return None
-    _count_parse(chain, events, len(events), counts)
+    _count_parse(chain, events, counts)
     return events
 
 
@@ -225,12 +227,12 @@ def _slow_line(stamp: Stamp, ts: str, parser: EventParser) -> SlowLine:
     return slow
 
 
-def _count_parse(chain: _Chain, events: list[Event], n: int, counts: dict[str, Counts]) -> None:
-    """What the parse transform counts, for `n` events (the tags of `events`) that the fast path parsed."""
+def _count_parse(chain: _Chain, events: list[Event], counts: dict[str, Counts]) -> None:
+    """What the parse transform counts, for the events the fast path parsed."""
     name, _, stats = chain.transforms[0]
     tags_before = dict(stats.tags)
     stats.count_tags(events)
-    counts[name] = Counts(events_in=n, events_out=n, tags=_tags_since(stats, tags_before))
+    counts[name] = Counts(events_in=len(events), events_out=len(events), tags=_tags_since(stats, tags_before))
 
 
 def encode(events: list[Event]) -> bytes:

@@ -116,7 +116,7 @@ class RecordEncoder:
         values: list[bytes] | None = None
         if isinstance(events, EncodedEvents):
             values = events.lines()
-            events = events.decoded()
+            events = events.decoded(values)  # split once, for both
         out = Encoded()
         groups = out.groups
         key_fn = self._key_fn
