@@ -13,7 +13,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pipeline import __version__
-from pipeline.config import load_config
 from pipeline.errors import ConfigError, StartError
 from pipeline.memtune import tune_memory
 
@@ -158,6 +157,11 @@ def _validate(path: str) -> int:
 
 
 def _run(path: str, once: bool) -> int:
+    from pipeline.workers import spawn
+
+    spawn.start_early(path)  # their imports overlap this process's (spawn.py)
+    from pipeline.config import load_config
+
     config = load_config(path)
     tune_memory()
     runner: Callable[[Coroutine[Any, Any, int]], int]

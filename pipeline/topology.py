@@ -31,6 +31,7 @@ from pipeline.sources.base import Source, SourceContext
 from pipeline.sources.offload import Remote
 from pipeline.status import ComponentStatus, TopologyStatus
 from pipeline.transforms.base import RoutingTransform, Transform
+from pipeline.workers import spawn
 from pipeline.workers.plan import plan as plan_workers
 from pipeline.workers.tasks import Counts
 
@@ -146,6 +147,7 @@ class Topology:
     def _start_workers(self) -> ChunkPool | None:
         """The worker pool of the offloaded sources (none when `workers` is 1 or nothing qualifies)."""
         if not self.plan.sources:
+            spawn.discard()  # `pipeline run` may have started some early, on a guess
             return None
         from pipeline.workers.pool import ChunkPool  # late: only a daemon with workers needs it
 

@@ -20,12 +20,12 @@ have, and still end the stream for their consumers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.graph import split_input
+from pipeline.workers.spawn import worker_count
 from pipeline.workers.tasks import ChainSpec
 
 # Transforms whose output for an event depends on that event alone.
@@ -50,26 +50,6 @@ class Plan:
         """How many offloaded sources feed `name` directly beyond its configured inputs (those whose
         chain is not empty: a source that feeds sinks itself is already counted as their input)."""
         return sum(1 for off in self.sources.values() if off.first is not None and name in off.sinks)
-
-
-def available_cpus() -> int:
-    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as fh:
-            quota, period = fh.read().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, int(int(quota) / int(period) + 0.5)))
-    except (OSError, ValueError):
-        pass
-    return max(1, cpus)
-
-
-def worker_count(setting: int | str) -> int:
-    return available_cpus() if setting == "auto" else int(setting)
 
 
 def plan(config: PipelineConfig) -> Plan:

@@ -1,11 +1,12 @@
 """The worker processes, seen from the main process: submit a task, await its result.
 
 `workers` processes (`python -m pipeline.workers`, started fresh: the main
-process runs an event loop and client-library threads, so it is never forked),
-each fed through its own stdin and answering on its own stdout with frames
-(`wire.py`). The first frame builds the offloaded chains (`worker.init`); each
-later one is a task, a block of raw lines (bytes), answered in order by its
-JSON lines (bytes): cheap to move between processes, unlike pickled dicts.
+process runs an event loop and client-library threads, so it is never forked;
+those `pipeline run` started early are taken first, see `spawn.py`), each fed
+through its own stdin and answering on its own stdout with frames (`wire.py`).
+The first frame builds the offloaded chains (`worker.init`); each later one is
+a task, a block of raw lines (bytes), answered in order by its JSON lines
+(bytes): cheap to move between processes, unlike pickled dicts.
 
 A task goes to the worker with the fewest unanswered tasks. A worker that dies
 (killed, out of memory) is replaced, and its unanswered tasks go, in order, to
@@ -21,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
+import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.logs import logging_setup
-from pipeline.workers import wire
+from pipeline.workers import spawn, wire
 from pipeline.workers.tasks import ChainSpec, Result, Task
 
 log = logging.getLogger(__name__)
@@ -42,9 +41,6 @@ RESTART_WINDOW_S = 60.0
 CLOSE_TIMEOUT_S = 30.0
 # The pipe reader's buffer: a result is read in one go rather than pausing the pipe every 128 KiB.
 _READ_LIMIT = 64 * 1024 * 1024
-
-# The worker imports this very package, from wherever this process found it.
-_IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
 
 __all__ = ["ChunkPool", "PoolFailed"]
 
@@ -59,8 +55,8 @@ class _Slot:
 
     index: int
     pending: deque[tuple[Task, asyncio.Future[Result]]] = field(default_factory=deque)
-    stdin: asyncio.StreamWriter | None = None  # None while (re)starting
-    process: asyncio.subprocess.Process | None = None
+    stdin: asyncio.WriteTransport | None = None  # None while (re)starting
+    process: subprocess.Popen[bytes] | None = None
     runner: asyncio.Task[None] | None = None
 
 
@@ -80,8 +76,10 @@ class ChunkPool:
             raise self._failed
         loop = asyncio.get_running_loop()
         if self._slots[0].runner is None:
-            for slot in self._slots:  # all at once: they start in parallel
-                slot.runner = loop.create_task(self._run(slot), name=f"worker-{slot.index}")
+            early = [spawn.take() for _ in self._slots]
+            spawn.discard()  # any started early beyond this pool's size
+            for slot, process in zip(self._slots, early, strict=True):  # all at once: they start in parallel
+                slot.runner = loop.create_task(self._run(slot, process), name=f"worker-{slot.index}")
         slot = min(self._slots, key=lambda s: len(s.pending))
         future: asyncio.Future[Result] = loop.create_future()
         slot.pending.append((task, future))
@@ -89,28 +87,35 @@ class ChunkPool:
             _send(slot.stdin, wire.frame(task))
         return future
 
-    async def _run(self, slot: _Slot) -> None:
-        """Keep one worker running; whatever goes wrong here fails the readers rather than leaving them waiting."""
+    async def _run(self, slot: _Slot, process: subprocess.Popen[bytes] | None) -> None:
+        """Keep one worker running (the first one `process`, when one was started early); whatever goes
+        wrong here fails the readers rather than leaving them waiting."""
         try:
-            while await self._serve(slot):
-                pass
+            while await self._serve(slot, process):
+                process = None
         except Exception as exc:  # a bug in this loop (or a worker that cannot be started)
             log.exception("the worker pool failed", extra={"worker": slot.index})
             self._fail(PoolFailed(f"the worker pool failed: {exc!r}"))
 
-    async def _serve(self, slot: _Slot) -> bool:
-        """Start one worker, feed it what its slot owes, hand out its answers until it ends.
-        True when a replacement should start (it died, and not too often)."""
-        process = await _spawn()
+    async def _serve(self, slot: _Slot, process: subprocess.Popen[bytes] | None) -> bool:
+        """Start one worker (or take `process`), feed it what its slot owes, hand out its answers until
+        it ends. True when a replacement should start (it died, and not too often)."""
+        if process is None:
+            process = spawn.start()
         slot.process = process
-        assert process.stdin is not None and process.stdout is not None
-        _send(process.stdin, self._init)
+        try:
+            stdin, stdout = await _adopt(process)
+        except BaseException:
+            _kill(process)
+            process.wait()
+            raise
+        _send(stdin, self._init)
         for task, _ in slot.pending:  # what a dead predecessor owed, in order
-            _send(process.stdin, wire.frame(task))
-        slot.stdin = process.stdin
+            _send(stdin, wire.frame(task))
+        slot.stdin = stdin
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
-                ok, answer = await wire.read(process.stdout)
+                ok, answer = await wire.read(stdout)
                 if self._failed is not None:  # its tasks were failed already: nothing to hand out
                     break
                 _, future = slot.pending.popleft()
@@ -120,9 +125,10 @@ class ChunkPool:
                     else:
                         future.set_exception(answer)
         slot.stdin = None
+        stdin.close()
         if self._failed is not None:  # failed while this one was starting: _fail could not end it
             _kill(process)
-        code = await process.wait()
+        code = await _wait(process)
         return not self._closing and self._failed is None and self._may_restart(slot, code)
 
     def _may_restart(self, slot: _Slot, code: int) -> bool:
@@ -155,6 +161,7 @@ class ChunkPool:
     async def aclose(self) -> None:
         """Let each worker finish what it was sent, then end it (killed after `CLOSE_TIMEOUT_S`)."""
         self._closing = True
+        spawn.discard()  # started early for workers this pool did not need
         runners = [slot.runner for slot in self._slots if slot.runner is not None]
         for slot in self._slots:
             if slot.stdin is not None:
@@ -174,10 +181,28 @@ class ChunkPool:
             slot.pending.clear()
 
 
-def _kill(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()  # (a no-op once it was reaped)
+
+
+async def _adopt(process: subprocess.Popen[bytes]) -> tuple[asyncio.WriteTransport, asyncio.StreamReader]:
+    """The worker's stdin and stdout as the event loop's: a transport to write frames to, a reader of answers."""
+    assert process.stdin is not None and process.stdout is not None
+    loop = asyncio.get_running_loop()
+    stdout = asyncio.StreamReader(limit=_READ_LIMIT, loop=loop)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout, loop=loop), process.stdout)
+    stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
+    return stdin, stdout
+
+
+async def _wait(process: subprocess.Popen[bytes]) -> int:
+    """The exit code of a worker whose output ended (so it is exiting, or killed)."""
+    delay = 0.001
+    while (code := process.poll()) is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return code
 
 
 def _exit_status(code: int) -> str:
@@ -189,22 +214,8 @@ def _exit_status(code: int) -> str:
         return f"signal {-code}"
 
 
-def _send(stdin: asyncio.StreamWriter, frame: tuple[bytes, bytes]) -> None:
+def _send(stdin: asyncio.WriteTransport, frame: tuple[bytes, bytes]) -> None:
     # No drain: the readers bound what is in flight (RemoteFramer.must_wait), so the buffer is bounded.
     header, body = frame
     stdin.write(header)
     stdin.write(body)
-
-
-async def _spawn() -> asyncio.subprocess.Process:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pipeline.workers",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=env,
-        limit=_READ_LIMIT,
-    )

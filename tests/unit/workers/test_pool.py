@@ -38,7 +38,7 @@ def first_message(result: Result) -> str:
 
 
 def worker_pids(pool: ChunkPool) -> list[int]:
-    return [s.process.pid for s in pool._slots if s.process is not None and s.process.returncode is None]
+    return [s.process.pid for s in pool._slots if s.process is not None and s.process.poll() is None]
 
 
 async def test_answers_match_their_tasks(tmp_path: Path) -> None:
@@ -103,10 +103,10 @@ async def test_a_task_that_fails_in_the_worker_fails_its_future_only(tmp_path: P
 
 
 async def test_a_worker_that_cannot_be_started_fails_its_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def cannot_start() -> None:
+    def cannot_start() -> None:
         raise OSError(8, "Exec format error")
 
-    monkeypatch.setattr(pool_module, "_spawn", cannot_start)
+    monkeypatch.setattr(pool_module.spawn, "start", cannot_start)
     pool = ChunkPool(config(tmp_path), [ChainSpec("app", ())], 2)
     try:
         future = pool.submit(task(0))
