@@ -52,6 +52,10 @@ WRITTEN_KEYS = frozenset(
      "http_version", "status", "bytes", "referrer", "user_agent", "request_time", "tags"}
 )  # fmt: skip
 
+# Added to an offset below it, `hex(...)[3:]` is the offset in 12 hex digits: what the event id's
+# f"{offset:012x}" writes there, in half the time (the 13th digit, a 1, is cut).
+_HEX_PAD = 1 << 48
+
 # Printable ASCII without the backslash, and newlines: what a block written from matches may hold
 # (JSON escapes nothing else but quotes). `bytes.translate` deleting these is the fastest check.
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)).replace(b"\\", b"") + b"\n"
@@ -125,6 +129,8 @@ def access_block_json(
     """
     if block.translate(None, _PLAIN_BYTES):  # a byte to escape, a carriage return, non-ASCII
         return None
+    if base + len(block) > _HEX_PAD:  # (offsets past 256 TiB have longer ids: the dict way)
+        return None
     text = block.decode("ascii")
     try:  # as UTF-8 bytes held in a str (latin-1): joined with the ASCII lines, encoded back once
         host = orjson.dumps(stamp.host).decode("latin-1")
@@ -140,6 +146,7 @@ def access_block_json(
         after_id = '","log_type":"access"'
     match = ACCESS_COMMON_LINE_IN_PLAIN_BLOCK.match
     parse_date = fmt.parse_date
+    pad = _HEX_PAD
     dates: dict[str, str] = {}
     out: list[str] = []
     append = out.append
@@ -179,7 +186,7 @@ def access_block_json(
                     url = f'{url}","query":"{query}'
                 append(
                     f'{{"@timestamp":"{iso}","message":"{message}{after_message}{offset}}}'
-                    f',"event_id":"{prefix}{offset:012x}{after_id},"client_ip":"{client}","method":"{method}"'
+                    f',"event_id":"{prefix}{hex(offset + pad)[3:]}{after_id},"client_ip":"{client}","method":"{method}"'
                     f',"path":"{url}","http_version":"{version}","status":{status},"bytes":{nbytes}{tail}'
                 )
                 pos = stop + 1

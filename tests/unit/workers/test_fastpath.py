@@ -225,6 +225,17 @@ class TestWrittenFromMatches:
         assert [orjson.dumps(t) for t in written_times] == [orjson.dumps(float(t)) for t in times]
         assert data == b"".join(encode_event(e) for e in access_block(block, 0, stamp, TS, fmt, lambda t, o: {}) or [])
 
+    @pytest.mark.parametrize("base", [0, 2**48 - 200, 2**48 - 100, 2**48])
+    def test_event_ids_near_256_tib(self, base: int) -> None:
+        # Ids written from matches have 12 hex digits of offset; past 2**48 the general path writes more.
+        line = b'1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "-" 0.5\n'
+        stamp = Stamp("h", "k", "/p", "access")
+        written, encoded = self.both(line * 2, base, stamp, EventParser("access"))
+        if base + 2 * len(line) <= 2**48:
+            assert written == encoded and written is not None
+        else:  # the block goes the dict way
+            assert written is None
+
     @pytest.mark.parametrize("block", [b"a\\b\n", b"tab\there\n", b"bell\x07\n", b"a\r\n", "caf\u00e9\n".encode()])
     def test_not_written_from_matches_when_a_value_would_need_escapes(self, block: bytes) -> None:
         stamp = Stamp("h", "k", "/p", "access")
