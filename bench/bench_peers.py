@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_file_source import generate, machine  # noqa: E402
+from bench_file_source import child_env, generate, machine  # noqa: E402
 
 CACHE = Path(os.environ.get("PIPELINE_BENCH_HOME") or Path.home() / ".cache" / "pipeline-bench")
 RSYSLOG_ROOT = CACHE / "rsyslog"
@@ -125,9 +125,9 @@ def run_pipeline(input_path: Path, work: Path, lines: int, workers: str) -> Run:
     output = work / "out.jsonl"
     config = work / "pipeline.yaml"
     config.write_text(PIPELINE_CONF.format(work=work, input=input_path, output=output, workers=workers))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     wall, cpu, rss = run_child(
-        [sys.executable, "-m", "pipeline", "--log-level", "warning", "run", "--once", "--config", str(config)], env
+        [sys.executable, "-m", "pipeline", "--log-level", "warning", "run", "--once", "--config", str(config)],
+        child_env(),
     )
     return Run(wall, cpu, rss, count_lines(output))
 

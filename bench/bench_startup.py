@@ -14,7 +14,6 @@ the first, uncached run is dropped.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_file_source import machine
+from bench_file_source import child_env, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,8 +60,7 @@ def config(folder: Path) -> tuple[Path, Path]:
 
 def run(log: Path, cfg: Path) -> tuple[float, float]:
     """(seconds to the first read inside the interpreter, seconds from fork to exit)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT)
+    env = child_env()
     shutil.rmtree(cfg.parent / "data", ignore_errors=True)  # no checkpoint: each run reads from the start
     (cfg.parent / "out.jsonl").unlink(missing_ok=True)
     start = time.perf_counter()
