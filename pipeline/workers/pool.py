@@ -39,8 +39,6 @@ MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 # How long a closing pool waits for its workers to finish what they were sent.
 CLOSE_TIMEOUT_S = 30.0
-# The pipe reader's buffer: a result is read in one go rather than pausing the pipe every 128 KiB.
-_READ_LIMIT = 64 * 1024 * 1024
 
 __all__ = ["ChunkPool", "PoolFailed"]
 
@@ -113,9 +111,9 @@ class ChunkPool:
         for task, _ in slot.pending:  # what a dead predecessor owed, in order
             _send(stdin, wire.frame(task))
         slot.stdin = stdin
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        with contextlib.suppress(EOFError):
             while True:
-                ok, answer = await wire.read(stdout)
+                ok, answer = await stdout.read()
                 if self._failed is not None:  # its tasks were failed already: nothing to hand out
                     break
                 _, future = slot.pending.popleft()
@@ -186,12 +184,12 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
         process.kill()  # (a no-op once it was reaped)
 
 
-async def _adopt(process: subprocess.Popen[bytes]) -> tuple[asyncio.WriteTransport, asyncio.StreamReader]:
+async def _adopt(process: subprocess.Popen[bytes]) -> tuple[asyncio.WriteTransport, wire.FrameReader]:
     """The worker's stdin and stdout as the event loop's: a transport to write frames to, a reader of answers."""
     assert process.stdin is not None and process.stdout is not None
     loop = asyncio.get_running_loop()
-    stdout = asyncio.StreamReader(limit=_READ_LIMIT, loop=loop)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout, loop=loop), process.stdout)
+    stdout = wire.FrameReader()
+    await loop.connect_read_pipe(lambda: stdout, process.stdout)
     stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
     return stdin, stdout
 
