@@ -183,7 +183,9 @@ class RootConfig(Model):
         "into sinks; other sources stay in the main process. Order per file is kept, and a checkpoint still only "
         "moves once every sink settled. A worker that dies is replaced and its unanswered chunks are processed "
         "again (nothing lost or written twice); more than five deaths in a minute stop the run with an error. "
-        "See docs/architecture.md.",
+        "`pipeline run` starts the workers before it loads the config when the file's text has `workers:` at "
+        "the top level and a `file` source (their start-up overlaps the daemon's); any it turns out not to need "
+        "are ended. See docs/architecture.md.",
         examples=["auto", 4],
     )
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sources.")
