@@ -99,7 +99,7 @@ class ChunkPool:
         """Start one worker (or take `process`), feed it what its slot owes, hand out its answers until
         it ends. True when a replacement should start (it died, and not too often)."""
         if process is None:
-            process = spawn.start()
+            process = spawn.start(self.workers)
         slot.process = process
         try:
             stdin, stdout = await _adopt(process)

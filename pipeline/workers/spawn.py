@@ -32,7 +32,11 @@ _WORKERS_LINE = re.compile(r"""^workers:[ \t]*(["']?)(auto|[0-9]+)\1[ \t]*(?:#.*
 # A source of type file, in block or flow style (`type: file` / `type: "file"`).
 _FILE_SOURCE = re.compile(r"""\btype:[ \t]*(["']?)file\1[ \t]*(?:[,}#]|$)""", re.MULTILINE)
 
+# A worker's pipes hold a whole task and answer (256 KiB of access lines become ~650 KB of JSON),
+# so neither side waits half-way through one; at least Linux's default.
 PIPE_BYTES = 1 << 20
+_MIN_PIPE_BYTES = 64 * 1024
+_PIPE_SOFT_LIMIT = "/proc/sys/fs/pipe-user-pages-soft"
 
 _early: list[subprocess.Popen[bytes]] = []
 
@@ -67,19 +71,38 @@ def expected_workers(text: str) -> int:
     return count if count > 1 else 0
 
 
-def start() -> subprocess.Popen[bytes]:
-    """A new worker process (`python -m pipeline.workers`), reading tasks on stdin, answering on stdout;
-    its stderr is this process's (the daemon's log)."""
+def pipe_bytes(workers: int, soft_pages: int | None = None) -> int:
+    """The size of each worker pipe when there are `workers`: `PIPE_BYTES`, or less when that many
+    would take more than half of what a user may hold in pipes before the kernel gives its new pipes
+    two pages only (`soft_pages`, read from /proc/sys/fs/pipe-user-pages-soft: 64 MiB by default, so
+    past 16 workers). A power of two, as the kernel rounds to one."""
+    if soft_pages is None:
+        try:
+            with open(_PIPE_SOFT_LIMIT) as fh:
+                soft_pages = int(fh.read())
+        except (OSError, ValueError):
+            return PIPE_BYTES
+    if soft_pages <= 0:  # no limit
+        return PIPE_BYTES
+    share = soft_pages * os.sysconf("SC_PAGE_SIZE") // 2 // (2 * max(1, workers))
+    if share < _MIN_PIPE_BYTES:
+        return _MIN_PIPE_BYTES
+    return min(PIPE_BYTES, 1 << (share.bit_length() - 1))
+
+
+def start(workers: int) -> subprocess.Popen[bytes]:
+    """A new worker process (`python -m pipeline.workers`) of `workers`, reading tasks on stdin,
+    answering on stdout; its stderr is this process's (the daemon's log)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     assert process.stdin is not None and process.stdout is not None
+    size = pipe_bytes(workers)
     for pipe in (process.stdin, process.stdout):
-        # A whole answer (or task) fits: the writer does not wait for the reader half-way through.
         with contextlib.suppress(OSError, AttributeError):  # (a lower pipe-max-size, or not Linux: the default)
-            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, size)
     return process
 
 
@@ -90,7 +113,7 @@ def start_early(config_path: str) -> int:
         with open(config_path, encoding="utf-8", errors="replace") as fh:
             count = expected_workers(fh.read(1 << 20))
         for _ in range(count - len(_early)):
-            _early.append(start())
+            _early.append(start(count))
     except OSError:
         pass
     if _early:

@@ -103,7 +103,7 @@ async def test_a_task_that_fails_in_the_worker_fails_its_future_only(tmp_path: P
 
 
 async def test_a_worker_that_cannot_be_started_fails_its_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def cannot_start() -> None:
+    def cannot_start(workers: int) -> None:
         raise OSError(8, "Exec format error")
 
     monkeypatch.setattr(pool_module.spawn, "start", cannot_start)

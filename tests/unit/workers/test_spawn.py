@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,11 +120,28 @@ async def test_a_daemon_that_offloads_nothing_ends_the_workers_started_early(tmp
 
 
 def test_a_worker_s_pipes_hold_a_whole_answer() -> None:
-    process = spawn.start()
+    process = spawn.start(2)
     try:
         assert process.stdin is not None and process.stdout is not None
         for pipe in (process.stdin, process.stdout):
-            assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == spawn.PIPE_BYTES
+            assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == spawn.pipe_bytes(2) > 64 * 1024
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.parametrize(
+    ("workers", "soft_pages", "size"),
+    [
+        (2, 16384, 1 << 20),  # the default limit (64 MiB): 1 MiB pipes up to 16 workers
+        (16, 16384, 1 << 20),
+        (17, 16384, 512 << 10),  # then smaller, so the pipes stay within half the limit
+        (64, 16384, 256 << 10),
+        (4096, 16384, 64 << 10),  # never below Linux's default
+        (64, 0, 1 << 20),  # no limit
+    ],
+)
+def test_many_workers_get_smaller_pipes(workers: int, soft_pages: int, size: int) -> None:
+    assert os.sysconf("SC_PAGE_SIZE") == 4096  # (the cases are in 4 KiB pages)
+    assert spawn.pipe_bytes(workers, soft_pages) == size
+    assert 2 * workers * size <= soft_pages * 4096 // 2 or size == 64 << 10 or soft_pages == 0
