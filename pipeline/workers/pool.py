@@ -104,8 +104,7 @@ class ChunkPool:
         try:
             stdin, stdout = await _adopt(process)
         except BaseException:
-            _kill(process)
-            process.wait()
+            spawn.end(process)
             raise
         _send(stdin, self._init)
         for task, _ in slot.pending:  # what a dead predecessor owed, in order

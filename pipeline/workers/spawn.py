@@ -127,18 +127,18 @@ def take() -> subprocess.Popen[bytes] | None:
         process = _early.pop(0)
         if process.poll() is None:
             return process
-        _close(process)
+        end(process)
     return None
 
 
 def discard() -> None:
-    """End the workers started early that no pool took: their input closes, and they exit."""
+    """End the workers started early that no pool took (killed: they hold nothing yet)."""
     while _early:
-        _close(_early.pop())
+        end(_early.pop())
 
 
-def _close(process: subprocess.Popen[bytes]) -> None:
-    # Killed rather than waited for: it holds nothing yet, and may still be importing.
+def end(process: subprocess.Popen[bytes]) -> None:
+    """Kill a worker that holds nothing yet (it may still be importing), close its pipes, reap it."""
     with contextlib.suppress(ProcessLookupError):
         process.kill()
     for pipe in (process.stdin, process.stdout):

@@ -163,7 +163,7 @@ def run(task: Task) -> Result:
             out = events
         count.events_out = len(out)
         count.events_dropped = n - len(out)
-        count.tags = {t: v - tags_before.get(t, 0) for t, v in stats.tags.items() if v != tags_before.get(t, 0)}
+        count.tags = _tags_since(stats, tags_before)
         events = out
     return Result(encode(events), len(events), counts)
 
