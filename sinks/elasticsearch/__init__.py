@@ -37,13 +37,14 @@ from pipeline.tls import TlsOptions, client_context, refusal, warn_if_unverified
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
+    BulkResponseSerializer,
     Chunk,
     IndexNamer,
     ItemOutcomes,
     classify,
     response_filter,
 )
-from sinks.elasticsearch.client import ApiError, AsyncElasticsearch, OrjsonSerializer, TransportError
+from sinks.elasticsearch.client import ApiError, AsyncElasticsearch, TransportError
 from sinks.elasticsearch.config import ElasticsearchSinkConfig
 from sinks.elasticsearch.ecs_template import ecs_template_body
 from sinks.elasticsearch.template import install, lacks_match_only_text, template_body
@@ -80,7 +81,7 @@ def default_client(config: ElasticsearchSinkConfig, auth: Auth) -> AsyncElastics
         "max_retries": 0,
         "retry_on_timeout": False,
         "http_compress": config.compression,
-        "serializers": {"application/json": OrjsonSerializer()},
+        "serializers": {"application/json": BulkResponseSerializer()},
         **auth,
     }
     return AsyncElasticsearch(list(config.hosts), **kwargs)

@@ -21,12 +21,16 @@ import orjson
 
 from pipeline.event import Event
 from pipeline.template import Template
+from sinks.elasticsearch.client import OrjsonSerializer
 from sinks.encoding import fit_message
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_TYPES = frozenset({"es_rejected_execution_exception", "circuit_breaking_exception"})
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 _RESPONSE_FILTER = "errors,took,items.*.status,items.*.error"
+# How a filtered bulk response without item errors starts (Elasticsearch writes `errors` first).
+_CLEAN_RESPONSE = b'{"errors":false,'
+_ITEM_STATUS = b'"status":'
 
 
 @dataclass
@@ -189,12 +193,28 @@ def response_filter() -> str:
     return _RESPONSE_FILTER
 
 
+class BulkResponseSerializer(OrjsonSerializer):
+    """Reads a filtered bulk response without item errors as `{"errors": false, "item_count": n}`.
+
+    Such a response is a list of `{"create":{"status":201}}`, one per action: parsing
+    it built two dicts per event (4000 for a bulk of 2000) only for classify() to count
+    them, a few microseconds per event in a processor. Counting `"status":` in the bytes
+    gives the same number: each item has exactly one, and with no errors nothing else
+    in the body does. Any other response (errors, another shape) is parsed as usual."""
+
+    def loads(self, data: bytes) -> Any:
+        if data.startswith(_CLEAN_RESPONSE) and data.find(b"error", len(_CLEAN_RESPONSE)) < 0:
+            return {"errors": False, "item_count": data.count(_ITEM_STATUS)}
+        return super().loads(data)
+
+
 def classify(response: Mapping[str, Any], positions: Sequence[int], out: ItemOutcomes) -> None:
     """Classify one bulk response's items into `out` (by the events' positions in the send)."""
     items = response.get("items")
     if not response.get("errors"):
-        if items is not None and len(items) != len(positions):
-            raise BulkResponseError(f"bulk response has {len(items)} items for {len(positions)} actions")
+        count = len(items) if items is not None else response.get("item_count")
+        if count is not None and count != len(positions):
+            raise BulkResponseError(f"bulk response has {count} items for {len(positions)} actions")
         out.created += len(positions)
         return
     if not isinstance(items, list) or len(items) != len(positions):

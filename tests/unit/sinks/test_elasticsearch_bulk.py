@@ -11,6 +11,7 @@ from pipeline.template import Template
 from sinks.elasticsearch.bulk import (
     BulkEncoder,
     BulkResponseError,
+    BulkResponseSerializer,
     IndexNamer,
     ItemOutcomes,
     classify,
@@ -180,3 +181,42 @@ class TestClassify:
                                    "caused_by": {"type": "number_format_exception", "reason": "For input 'abc'"}})
         assert reason == ("document_parsing_exception: failed to parse [status] "
                           "(caused by number_format_exception: For input 'abc')")
+
+
+class TestResponseSerializer:
+    """Clean bulk responses are counted, not parsed; everything else is parsed as usual."""
+
+    @staticmethod
+    def response(statuses: list[int], errors: bool = False, took_first: bool = False) -> bytes:
+        items = [
+            {"create": {"status": s, **({"error": {"type": "mapper_parsing_exception", "reason": "bad"}}
+                                         if s >= 400 else {})}}
+            for s in statuses
+        ]
+        head: dict[str, Any] = {"took": 3, "errors": errors} if took_first else {"errors": errors, "took": 3}
+        return orjson.dumps({**head, "items": items})
+
+    def test_a_clean_response_is_counted_and_all_created(self) -> None:
+        body = BulkResponseSerializer().loads(self.response([201] * 5))
+        assert body == {"errors": False, "item_count": 5}
+        out = ItemOutcomes()
+        classify(body, [0, 1, 2, 3, 4], out)
+        assert out.created == 5
+
+    def test_a_counted_response_with_too_few_items_is_an_error(self) -> None:
+        body = BulkResponseSerializer().loads(self.response([201] * 4))
+        with pytest.raises(BulkResponseError, match="4 items for 5 actions"):
+            classify(body, [0, 1, 2, 3, 4], ItemOutcomes())
+
+    def test_a_response_with_errors_is_parsed_and_classified_per_item(self) -> None:
+        body = BulkResponseSerializer().loads(self.response([201, 400, 201], errors=True))
+        assert len(body["items"]) == 3
+        out = ItemOutcomes()
+        classify(body, [0, 1, 2], out)
+        assert out.created == 2
+        assert out.rejected == [(1, "mapper_parsing_exception: bad")]
+
+    def test_another_shape_is_parsed(self) -> None:
+        raw = self.response([201, 201], took_first=True)
+        assert BulkResponseSerializer().loads(raw) == orjson.loads(raw)
+        assert BulkResponseSerializer().loads(b'{"acknowledged":true}') == {"acknowledged": True}
