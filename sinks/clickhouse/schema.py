@@ -21,6 +21,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -70,6 +71,8 @@ def _text(value: Any) -> str:
 
 
 def convert_string(column: str, values: list[Any]) -> Converted:
+    if values.count(None) == len(values):  # a field no event of the batch has (a C loop)
+        return [""] * len(values), {}, {}
     return [v if type(v) is str else "" if v is None else _text(v) for v in values], {}, {}
 
 
@@ -152,6 +155,8 @@ def _integer(value: Any) -> int:
 
 def integer_converter(ch_type: str, lo: int, hi: int) -> Converter:
     def convert(column: str, values: list[Any]) -> Converted:
+        if values.count(None) == len(values):  # a field no event of the batch has
+            return [0] * len(values), {}, {}
         out = list(values)
         bad: dict[int, str] = {}
         for i, v in enumerate(values):
@@ -181,6 +186,8 @@ def _float(value: Any) -> float:
 
 def float_converter(ch_type: str, limit: float) -> Converter:
     def convert(column: str, values: list[Any]) -> Converted:
+        if values.count(None) == len(values):  # a field no event of the batch has (upstream timings)
+            return [0.0] * len(values), {}, {}
         out = list(values)
         bad: dict[int, str] = {}
         for i, v in enumerate(values):
@@ -233,7 +240,12 @@ def convert_tags(column: str, values: list[Any]) -> Converted:
     append = out.append
     for v in values:
         if type(v) is list:
-            append(v if all(type(t) is str for t in v) else [_text(t) for t in v])
+            for tag in v:
+                if type(tag) is not str:
+                    append([_text(t) for t in v])
+                    break
+            else:
+                append(v)
         elif v is None:
             append([])
         elif isinstance(v, tuple | set):
@@ -481,13 +493,22 @@ def _pluck(events: Sequence[Event], path: Path, cache: dict[Path, list[Any]]) ->
     if values is not None:
         return values
     if len(path) == 1:
-        key = path[0]
-        values = [e.get(key) for e in events]
+        values = _get_each(events, path[0])
     else:
-        last = path[-1]
-        values = [p.get(last) if type(p) is dict else None for p in _pluck(events, path[:-1], cache)]
+        parents = _pluck(events, path[:-1], cache)
+        # No event of the batch has the parent object (no geoip, no kubernetes): all None, in a C loop.
+        absent = parents.count(None) == len(parents)
+        values = [None] * len(parents) if absent else _get_each(parents, path[-1])
     cache[path] = values
     return values
+
+
+def _get_each(objects: Sequence[Any], key: str) -> list[Any]:
+    """`object.get(key)` of each object, None for one that is not a dict."""
+    try:
+        return list(map(dict.get, objects, repeat(key)))  # no bytecode per object
+    except TypeError:  # some are not dicts (None, a string where an object was expected)
+        return [o.get(key) if type(o) is dict else None for o in objects]
 
 
 def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]:
@@ -511,11 +532,11 @@ def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]
                             continue
                     if extra is None:
                         extra = {}
-                    extra[f"{k}.{sk}"] = sv if type(sv) is str else _text(sv)
+                    extra[f"{k}.{sk}"] = sv if type(sv) is str else str(sv) if type(sv) is int else _text(sv)
                 continue
             if extra is None:
                 extra = {}
-            extra[k] = v if type(v) is str else _text(v)
+            extra[k] = v if type(v) is str else str(v) if type(v) is int else _text(v)
         append(extra if extra is not None else _EMPTY)
     return out
 

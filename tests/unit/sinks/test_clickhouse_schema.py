@@ -100,8 +100,8 @@ class TestIp:
 
 
 def test_tags_are_lists_of_text() -> None:
-    out, _, _ = convert_tags("tags", [["a"], None, "b", [1, "c"], ("d",)])
-    assert out == [["a"], [], ["b"], ["1", "c"], ["d"]]
+    out, _, _ = convert_tags("tags", [["a"], None, "b", [1, "c"], ("d",), ["e", None], []])
+    assert out == [["a"], [], ["b"], ["1", "c"], ["d"], ["e", ""], []]
 
 
 def access(i: int, **extra: Any) -> dict[str, Any]:
@@ -151,6 +151,23 @@ class TestToColumns:
         rows = to_columns(SCHEMAS["access"], [access(0, geoip={"location": "59.3,18.1"}, kubernetes="node-1")])
         assert column(rows, "extra")[0] == {"geoip.location": "59.3,18.1", "kubernetes": "node-1"}
         assert column(rows, "latitude") == [0.0]
+
+    def test_fields_no_event_has_get_their_column_defaults(self) -> None:
+        # Whole-column shortcuts: absent numbers are 0, absent text is "", absent objects leave "" and 0.0.
+        rows = to_columns(SCHEMAS["access"], [access(0, bytes=None), access(1, bytes=None)])
+        assert column(rows, "bytes") == [0, 0]
+        assert column(rows, "request_time") == [0.0, 0.0]
+        assert column(rows, "user") == ["", ""]
+        assert column(rows, "k8s_namespace") == ["", ""]
+        assert column(rows, "latitude") == [0.0, 0.0]
+
+    def test_nested_fields_of_a_batch_mixing_objects_and_other_values(self) -> None:
+        events = [access(0, geoip={"country_iso_code": "SE", "location": {"lat": 1.5, "lon": 2.5}}),
+                  access(1), access(2, geoip="none"), access(3, geoip={"location": None})]
+        rows = to_columns(SCHEMAS["access"], events)
+        assert column(rows, "country") == ["SE", "", "", ""]
+        assert column(rows, "latitude") == [1.5, 0.0, 0.0, 0.0]
+        assert column(rows, "extra")[2] == {"geoip": "none"}
 
     def test_invalid_ip_kept_in_extra(self) -> None:
         rows = to_columns(SCHEMAS["access"], [access(0, client_ip="proxy.local"), access(1)])
