@@ -26,7 +26,7 @@ from sinks.encoding import fit_message
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_TYPES = frozenset({"es_rejected_execution_exception", "circuit_breaking_exception"})
-_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
+_DOC_LINE_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _RESPONSE_FILTER = "errors,took,items.*.status,items.*.error"
 # How a filtered bulk response without item errors starts (Elasticsearch writes `errors` first).
 _CLEAN_RESPONSE = b'{"errors":false,'
@@ -49,7 +49,7 @@ class IndexNamer:
     JSON-quoted) name is computed once per pair, not per event.
     """
 
-    __slots__ = ("_cache", "_defaults", "_fields", "_stamp_len", "template")
+    __slots__ = ("_cache", "_defaults", "_fields", "_one", "_stamp_len", "template")
 
     def __init__(self, template: Template, defaults: dict[str, str] | None = None) -> None:
         self.template = template
@@ -60,6 +60,8 @@ class IndexNamer:
         # Caching needs the cache key to cover everything render() reads: top-level fields only.
         self._fields: tuple[str, ...] | None = fields if all("." not in f for f in fields) else None
         self._stamp_len = 13 if "%H" in source else 10 if "%" in source else 0
+        # The common template reads one field ({log_type}): its key is built without a loop.
+        self._one = fields[0] if self._fields is not None and len(fields) == 1 else None
         self._cache: dict[tuple[Any, ...], bytes] = {}
 
     def action_prefix(self, event: Event) -> bytes:
@@ -72,7 +74,8 @@ class IndexNamer:
                 if type(ts) is not str or len(ts) < 13:
                     return self._render(event)  # no usable @timestamp: render() falls back to now
                 stamp = ts[: self._stamp_len]
-            key = (*[event.get(f) for f in fields], stamp)
+            one = self._one
+            key = (event.get(one), stamp) if one is not None else (*[event.get(f) for f in fields], stamp)
             try:
                 prefix = self._cache.get(key)
             except TypeError:  # an unhashable field value (a list): render without caching
@@ -124,41 +127,42 @@ class BulkEncoder:
         for n, event in enumerate(events):
             pos = positions[n] if positions is not None else n
             try:
-                doc = dumps(event, default=str, option=_DUMPS_OPTS)
+                doc = dumps(event, default=str, option=_DOC_LINE_OPTS)  # ends with its newline
             except orjson.JSONEncodeError as exc:
                 rejected.append((pos, f"serialization_error: {exc}"))
                 continue
-            if max_doc is not None and len(doc) > max_doc:
-                fitted = fit_message(event, doc, max_doc)
+            if max_doc is not None and len(doc) > max_doc + 1:
+                fitted = fit_message(event, doc[:-1], max_doc)
                 if fitted is None:
                     rejected.append(
                         (
                             pos,
-                            f"document_too_large: {len(doc)} bytes over max_document_bytes ({max_doc}) "
+                            f"document_too_large: {len(doc) - 1} bytes over max_document_bytes ({max_doc}) "
                             "even with its message cut",
                         )
                     )
                     continue
-                doc = fitted[1]
+                doc = fitted[1] + b"\n"
                 truncated += 1
+            prefix = prefix_of(event)
             event_id = event.get(id_field)
             if event_id is None or event_id == "":
-                action = prefix_of(event) + b"}}\n"
+                item = len(prefix) + 3 + len(doc)
+                action: tuple[bytes, ...] = (prefix, b"}}\n", doc)
             else:
                 if type(event_id) is not str:
                     event_id = str(event_id)
                 try:
-                    action = prefix_of(event) + b',"_id":' + dumps(event_id) + b"}}\n"
+                    id_json = dumps(event_id)
                 except orjson.JSONEncodeError as exc:
                     rejected.append((pos, f"serialization_error: _id: {exc}"))
                     continue
-            item = len(action) + len(doc) + 1
+                item = len(prefix) + 7 + len(id_json) + 3 + len(doc)
+                action = (prefix, b',"_id":', id_json, b"}}\n", doc)
             if parts and size + item > limit:
                 chunks.append(Chunk(b"".join(parts), chunk_positions, truncated))
                 parts, chunk_positions, size, truncated = [], [], 0, 0
-            parts.append(action)
-            parts.append(doc)
-            parts.append(b"\n")
+            parts += action  # joined once per chunk: no bytes built per event
             chunk_positions.append(pos)
             size += item
         if parts:
