@@ -333,8 +333,13 @@ class TableSchema:
     # keys consumed under it (None when the sub-key itself is the leaf).
     named: frozenset[str] = field(init=False)
     nested: dict[str, dict[str, frozenset[str] | None]] = field(init=False)
+    # Caches of `_extra`'s decisions per event shape, and per object shape under a nested key.
+    plans: dict[tuple[str, ...], _Plan] = field(init=False, repr=False, compare=False)
+    sub_plans: dict[tuple[str, ...], _SubPlan] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "plans", {})
+        object.__setattr__(self, "sub_plans", {})
         named = {"log_type"} if self.key != "other" else set()
         nested: dict[str, dict[str, set[str] | None]] = {}
         for column in self.columns:
@@ -511,33 +516,72 @@ def _get_each(objects: Sequence[Any], key: str) -> list[Any]:
         return [o.get(key) if type(o) is dict else None for o in objects]
 
 
-def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]:
-    """Per event, the fields no column holds, as text (nested ones under dotted keys)."""
+# What `_extra` does with an event of a given shape (its keys, in order): per key that no column
+# consumes, the key and, for an object some columns read from, its sub-keys' plans.
+_Plan = tuple[tuple[str, "dict[str, frozenset[str] | None] | None"], ...]
+_SubPlan = tuple[tuple[str, str, "frozenset[str] | None"], ...]
+_PLANS_MAX = 4096  # distinct shapes remembered per table; past it the cache starts over
+
+
+def _plan(schema: TableSchema, shape: tuple[str, ...]) -> _Plan:
     named = schema.named
-    nested = schema.nested
+    return tuple((k, schema.nested.get(k)) for k in shape if k not in named)
+
+
+def _sub_plan(key: str, subs: dict[str, frozenset[str] | None], shape: tuple[str, ...]) -> _SubPlan:
+    """Per sub-key: its dotted name, and the leaves that make it consumed when it is an object whose
+    keys all have columns (geoip.location); sub-keys that are consumed leaves are left out."""
+    plan: list[tuple[str, str, frozenset[str] | None]] = []
+    for sk in shape:
+        if sk in subs:
+            leaves = subs[sk]
+            if leaves is None:
+                continue  # a column holds it
+            plan.append((sk, f"{key}.{sk}", leaves))
+        else:
+            plan.append((sk, f"{key}.{sk}", None))
+    return tuple(plan)
+
+
+def _extra(schema: TableSchema, events: Sequence[Event]) -> list[dict[str, str]]:
+    """Per event, the fields no column holds, as text (nested ones under dotted keys).
+
+    Which keys those are depends only on the event's shape (its keys, in order), and a source's
+    events share a few shapes: the decision is made once per shape (`_plan`), not per key and
+    event. Keys keep the event's order."""
+    plans = schema.plans
+    sub_plans = schema.sub_plans
     out: list[dict[str, str]] = []
     append = out.append
     for e in events:
-        extra: dict[str, str] | None = None
-        for k, v in e.items():
-            if k in named:
-                continue
-            subs = nested.get(k)
+        shape = tuple(e)
+        plan = plans.get(shape)
+        if plan is None:
+            if len(plans) >= _PLANS_MAX:
+                plans.clear()
+            plan = plans[shape] = _plan(schema, shape)
+        if not plan:
+            append(_EMPTY)
+            continue
+        extra: dict[str, str] = {}
+        for k, subs in plan:
+            v = e[k]
             if subs is not None and type(v) is dict:
-                for sk, sv in v.items():
-                    if sk in subs:
-                        leaves = subs[sk]
-                        # A consumed leaf, or an object whose keys all have columns (geoip.location).
-                        if leaves is None or (type(sv) is dict and leaves.issuperset(sv)):
-                            continue
-                    if extra is None:
-                        extra = {}
-                    extra[f"{k}.{sk}"] = sv if type(sv) is str else str(sv) if type(sv) is int else _text(sv)
+                sub_shape = (k, *v)
+                sub_plan = sub_plans.get(sub_shape)
+                if sub_plan is None:
+                    if len(sub_plans) >= _PLANS_MAX:
+                        sub_plans.clear()
+                    sub_plan = sub_plans[sub_shape] = _sub_plan(k, subs, sub_shape[1:])
+                for sk, dotted, leaves in sub_plan:
+                    sv = v[sk]
+                    # An object whose keys all have columns (geoip.location) is consumed.
+                    if leaves is not None and type(sv) is dict and leaves.issuperset(sv):
+                        continue
+                    extra[dotted] = sv if type(sv) is str else str(sv) if type(sv) is int else _text(sv)
                 continue
-            if extra is None:
-                extra = {}
             extra[k] = v if type(v) is str else str(v) if type(v) is int else _text(v)
-        append(extra if extra is not None else _EMPTY)
+        append(extra if extra else _EMPTY)
     return out
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from sinks.clickhouse import schema as schema_module
 from sinks.clickhouse.schema import (
     SCHEMAS,
     convert_ip,
@@ -168,6 +169,28 @@ class TestToColumns:
         assert column(rows, "country") == ["SE", "", "", ""]
         assert column(rows, "latitude") == [1.5, 0.0, 0.0, 0.0]
         assert column(rows, "extra")[2] == {"geoip": "none"}
+
+    def test_extra_per_event_whatever_the_shapes_seen_before(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Decisions are cached per event shape (keys in order); values still decide per event.
+        monkeypatch.setattr(schema_module, "_PLANS_MAX", 2)  # and the cache starts over when full
+        events = [
+            access(0, source={"path": "/a", "offset": 1}),
+            access(1, source="stdin"),  # same keys, not an object this time
+            access(2, geoip={"location": {"lat": 1.0, "lon": 2.0}}),  # consumed: columns hold it all
+            access(3, geoip={"location": {"lat": 1.0, "alt": 9}}),  # same shape, not consumed
+            access(4, zeta="z", alpha="a"),  # the event's order, not sorted
+            access(5, source={"offset": 7, "path": "/b", "topic": "t"}),
+        ]
+        for _ in range(2):
+            rows = to_columns(SCHEMAS["access"], events)
+            extras = column(rows, "extra")
+            assert extras[0] == {"source.offset": "1"}
+            assert extras[1] == {"source": "stdin"}
+            assert extras[2] == {}
+            assert extras[3] == {"geoip.location": '{"lat":1.0,"alt":9}'}
+            assert list(extras[4].items()) == [("zeta", "z"), ("alpha", "a")]
+            assert list(extras[5]) == ["source.offset", "source.topic"]
+        assert len(SCHEMAS["access"].plans) <= 2
 
     def test_invalid_ip_kept_in_extra(self) -> None:
         rows = to_columns(SCHEMAS["access"], [access(0, client_ip="proxy.local"), access(1)])
