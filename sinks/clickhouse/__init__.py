@@ -238,9 +238,12 @@ class ClickHouseSink:
 
 def _group(events: list[Event], default_log_type: str) -> dict[str, list[int]]:
     """Event indices by table key (events without a log_type count as `default_log_type`)."""
+    log_types = [event.get("log_type") for event in events]
+    if log_types and log_types.count(log_types[0]) == len(log_types):  # one type (a topic per type): no loop
+        return {schema_key(log_types[0] or default_log_type): list(range(len(events)))}
     groups: dict[str, list[int]] = {}
-    for i, event in enumerate(events):
-        key = schema_key(event.get("log_type") or default_log_type)
+    for i, log_type in enumerate(log_types):
+        key = schema_key(log_type or default_log_type)
         indices = groups.get(key)
         if indices is None:
             indices = groups[key] = []
