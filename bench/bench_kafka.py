@@ -196,7 +196,7 @@ def store_sinks(args: argparse.Namespace, prefix: str, data_dir: Path, fan_out: 
                 "index_patterns": [f"{prefix}-*"],
                 "settings": {"index.number_of_replicas": 0, "index.refresh_interval": "30s"},
             },
-            "batch": {"max_events": 5000, "max_bytes": "8MiB", "timeout": "1s"},
+            "batch": {"max_events": 2000, "max_bytes": "8MiB", "timeout": "1s"},
             "max_in_flight": 2,
         }
     }
