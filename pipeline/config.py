@@ -178,7 +178,9 @@ class RootConfig(Model):
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default=1,
         description="Processes that frame, transform and encode file lines: `auto` is the CPUs this process may "
-        "use (its affinity, capped by a cgroup CPU quota); 1 does everything in one process. Used by `file` "
+        "use (its affinity, capped by a cgroup CPU quota); 1 does everything in one process (with the workers' "
+        "batch path, in this process, for sources whose sinks all write the encoded lines as they are: a `file` "
+        "sink with one path, `kafka`). Used by `file` "
         "sources without multiline whose events flow through per-event transforms (parse, geoip, mutate, filter) "
         "into sinks; other sources stay in the main process. Order per file is kept, and a checkpoint still only "
         "moves once every sink settled. A worker that dies is replaced and its unanswered chunks are processed "

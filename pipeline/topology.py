@@ -36,6 +36,7 @@ from pipeline.workers.plan import plan as plan_workers
 from pipeline.workers.tasks import Counts
 
 if TYPE_CHECKING:
+    from pipeline.workers.inline import InlinePool
     from pipeline.workers.pool import ChunkPool
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Topology:
                 self.metrics.drop_gauges(node.component)
             raise ConfigError(problems)
         capacity = cfg.root.queue_capacity
-        self.plan = plan_workers(cfg)
+        self.plan = plan_workers(cfg, self._takes_encoded)
         for node in self.nodes.values():
             inputs = getattr(node.config, "inputs", [])
             if node.kind != "source":
@@ -144,20 +145,32 @@ class Topology:
                 await pool.aclose()
             await self.close_sources()
 
-    def _start_workers(self) -> ChunkPool | None:
-        """The worker pool of the offloaded sources (none when `workers` is 1 or nothing qualifies)."""
-        if not self.plan.sources:
-            spawn.discard()  # `pipeline run` may have started some early, on a guess
-            return None
-        from pipeline.workers.pool import ChunkPool  # late: only a daemon with workers needs it
+    def _takes_encoded(self, sink: str) -> bool:
+        """Whether a sink writes encoded events (JSON lines) as they are, rather than decoding them."""
+        return bool(getattr(self.nodes[sink].component, "accepts_encoded", False))
 
-        pool = ChunkPool(self.config, [off.chain for off in self.plan.sources.values()], self.plan.workers)
+    def _start_workers(self) -> ChunkPool | InlinePool | None:
+        """The pool of the offloaded sources: worker processes, or this process with `workers: 1`
+        (none when nothing qualifies)."""
+        if not self.plan.sources or self.plan.workers == 1:
+            spawn.discard()  # `pipeline run` may have started some early, on a guess
+        if not self.plan.sources:
+            return None
+        chains = [off.chain for off in self.plan.sources.values()]
+        pool: ChunkPool | InlinePool
+        if self.plan.workers == 1:
+            from pipeline.workers.inline import InlinePool  # late: like the pool, only when used
+
+            pool = InlinePool(self.config, chains)
+            message = "these sources frame, transform and encode their lines in batches, in this process"
+        else:
+            from pipeline.workers.pool import ChunkPool  # late: only a daemon with workers needs it
+
+            pool = ChunkPool(self.config, chains, self.plan.workers)
+            message = "worker processes frame, transform and encode these sources"
         for name, off in self.plan.sources.items():
             self.nodes[name].component.offload(Remote(pool, name, self._counter(off.chain.transforms)))
-        log.info(
-            "worker processes frame, transform and encode these sources",
-            extra={"workers": self.plan.workers, "sources": sorted(self.plan.sources)},
-        )
+        log.info(message, extra={"workers": self.plan.workers, "sources": sorted(self.plan.sources)})
         return pool
 
     def _counter(self, names: tuple[str, ...]) -> Callable[[dict[str, Counts]], None]:

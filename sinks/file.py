@@ -69,8 +69,6 @@ class FileSinkConfig(SinkConfig):
 
 
 class FileSink:
-    accepts_encoded = True  # JSON lines from workers are written as they came
-
     def __init__(self, name: str, config: FileSinkConfig) -> None:
         self.name = name
         self.config = config
@@ -78,6 +76,9 @@ class FileSink:
             self.template = Template(config.path, missing="unknown", strict_dates=True, clean=path_segment)
         except ValueError as exc:
             raise ConfigError([f"path: {exc}"]) from None
+        # Encoded JSON lines (from the batch path) are written as they came to one path; a path per
+        # event needs each event's fields, so those are given decoded.
+        self.accepts_encoded = self.template.constant is not None
         self._fds: OrderedDict[str, int] = OrderedDict()
         self._mode = mode = int(config.mode, 8)
         self._dir_mode = mode | ((mode & 0o444) >> 2)  # x where r: 0644 -> 0755, 0640 -> 0750

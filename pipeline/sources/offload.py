@@ -17,15 +17,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pipeline.encoded import EncodedEvents
 from pipeline.sources.framing import Framer, Stamp
 from pipeline.sources.lines import RawLine
 from pipeline.workers.tasks import Counts, Result, Task
 
-if TYPE_CHECKING:  # the pool (subprocesses, pipes) is imported only when workers start
-    from pipeline.workers.pool import ChunkPool
+
+class Pool(Protocol):
+    """Where tasks run: worker processes (workers/pool.py), or this process (workers/inline.py)."""
+
+    workers: int
+    inflight: int  # tasks submitted and not yet taken back, over every reader (the readers count)
+
+    def submit(self, task: Task) -> asyncio.Future[Result]: ...
+
 
 # What the main process does with a task's transform counts (adds them to the transforms' stats).
 OnCounts = Callable[[dict[str, Counts]], None]
@@ -37,7 +44,7 @@ GLOBAL_INFLIGHT_PER_WORKER = 3
 class Remote:
     """What the topology gives an offloaded source: the pool, its chain's name, the counts' destination."""
 
-    pool: ChunkPool
+    pool: Pool
     chain: str
     on_counts: OnCounts
 

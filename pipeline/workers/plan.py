@@ -16,10 +16,18 @@ The worker runs the source's static fields and the chain; the main process
 sends the source's batches straight to the sinks at the chain's end. The
 chain's transforms still run in the main process for any other input they
 have, and still end the stream for their consumers.
+
+With `workers: 1` the same sources take the same batch path in the main process
+(workers/inline.py), when their chain has transforms and every sink at its end
+takes encoded events (a `file` sink with one path, `kafka`): they write the JSON
+lines as they are, so no event dict is built for them. A sink that wants dicts
+would decode them again, and a source with no transform has nothing to gain:
+those stay on the per-event path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +60,9 @@ class Plan:
         return sum(1 for off in self.sources.values() if off.first is not None and name in off.sinks)
 
 
-def plan(config: PipelineConfig) -> Plan:
+def plan(config: PipelineConfig, takes_encoded: Callable[[str], bool] = lambda sink: False) -> Plan:
+    """The sources to offload; `takes_encoded(sink)` says whether a sink writes encoded events as they are."""
     result = Plan(worker_count(config.root.workers))
-    if result.workers <= 1:
-        return result
     consumers: dict[str, list[str]] = {}
     named_outputs = set()
     for kind in ("transform", "sink"):
@@ -67,8 +74,13 @@ def plan(config: PipelineConfig) -> Plan:
                 consumers.setdefault(producer, []).append(name)
     for name, model in config.sources.items():
         off = _offload(name, model, config, consumers, named_outputs)
-        if off is not None:
-            result.sources[name] = off
+        if off is None:
+            continue
+        if result.workers == 1 and not (off.chain.transforms and all(takes_encoded(sink) for sink in off.sinks)):
+            # In this process the batch path pays off for transforms (the parse written from its matches),
+            # and only when no sink decodes its bytes again.
+            continue
+        result.sources[name] = off
     return result
 
 

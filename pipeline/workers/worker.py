@@ -67,8 +67,14 @@ _CHAINS: dict[str, _Chain] = {}
 
 
 def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
-    """The pool's initializer: build each chain's transforms once in this process."""
+    """A worker process's initializer: build each chain's transforms once in this process."""
     tune_memory()
+    _CHAINS.update(build_chains(config, chains))
+
+
+def build_chains(config: PipelineConfig, chains: list[ChainSpec]) -> dict[str, _Chain]:
+    """Each chain's static fields and transforms, built from the validated config (by source name)."""
+    built: dict[str, _Chain] = {}
     metrics = Metrics()
     ctx = BuildContext(
         config=config,
@@ -82,11 +88,13 @@ def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
         transforms = []
         for name in spec.transforms:
             model = config.transforms[name]
-            built = registry.lookup("transform", model.type)
-            assert built is not None
-            transforms.append((name, built.factory(name, model, ctx), metrics.component(name, "transform", model.type)))
+            spec_of = registry.lookup("transform", model.type)
+            assert spec_of is not None
+            transforms.append(
+                (name, spec_of.factory(name, model, ctx), metrics.component(name, "transform", model.type))
+            )
         source = config.sources[spec.source]
-        chain = _CHAINS[spec.source] = _Chain(compile_stamp(source), transforms)
+        chain = built[spec.source] = _Chain(compile_stamp(source), transforms)
         first = transforms[0][1] if transforms else None
         if chain.fields is None and isinstance(first, ParseTransform):
             fmt = first.parser.access_only(source.log_type)
@@ -96,6 +104,7 @@ def init(config: PipelineConfig, chains: list[ChainSpec]) -> None:
                     name, geoip, stats = transforms[1]
                     assert isinstance(geoip, GeoIPTransform)
                     chain.geo = GeoStep(name, geoip, stats)
+    return built
 
 
 def serve() -> None:
@@ -132,8 +141,9 @@ def serve() -> None:
     sys.stdout.flush()
 
 
-def run(task: Task) -> Result:
-    chain = _CHAINS[task.chain]
+def run(task: Task, chains: dict[str, _Chain] | None = None) -> Result:
+    """One task through its chain (`chains`: this process's, built by `init`, unless given)."""
+    chain = (_CHAINS if chains is None else chains)[task.chain]
     stamp = Stamp(task.host, task.key, task.path, task.log_type)
     counts: dict[str, Counts] = {}
     written = _access_json(chain, task, stamp, counts)

@@ -73,10 +73,21 @@ def start_writer(tmp: Path, path: Path, total: int, every: int, mode: str, rate:
 
 
 def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_lines: int = 500,
-                 checkpoint_interval: str | None = "200ms", extra: str = "", workers: int = 1) -> Path:
-    """The daemon's config: file source -> file sink (`checkpoint_interval=None`: the source's default)."""
+                 checkpoint_interval: str | None = "200ms", extra: str = "", workers: int = 1,
+                 tagged: bool = False) -> Path:
+    """The daemon's config: file source -> file sink (`checkpoint_interval=None`: the source's default).
+
+    `tagged`: through a mutate transform, which puts the source on the batch path (in worker processes,
+    or in the daemon with `workers: 1`); its chunks are then cut to `batch_max_lines` lines of the
+    writer's (57 bytes each), so a batch holds as many lines as on the per-event path."""
     cfg = tmp / "pipeline.yaml"
     checkpoint = f"checkpoint_interval: {checkpoint_interval}" if checkpoint_interval else ""
+    if tagged:
+        extra = ("transforms:\n  tagged: {type: mutate, inputs: [app], operations: [{add_tags: [seen]}]}\n"
+                 + extra)
+        chunk = f"read_chunk_bytes: {batch_max_lines * 57}"
+    else:
+        chunk = ""
     cfg.write_text(textwrap.dedent(f"""\
         data_dir: {tmp / "data"}
         api: {{enabled: false}}
@@ -91,12 +102,13 @@ def write_config(tmp: Path, include: str, *, queue_capacity: int = 4, batch_max_
             poll_interval: 50ms
             batch_max_lines: {batch_max_lines}
             {checkpoint}
+            {chunk}
             close_inactive: 3s
-        {textwrap.indent(extra, "    ").strip() if extra else ""}
+        {textwrap.indent(extra, "        ").strip() if extra else ""}
         sinks:
           out:
             type: file
-            inputs: [app]
+            inputs: [{"tagged" if tagged else "app"}]
             path: {tmp / "out.jsonl"}
             batch: {{max_events: {batch_max_lines}, timeout: 50ms}}
         """))

@@ -73,14 +73,16 @@ def written_lines(logs: Path) -> int:
     return sum(p.stat().st_size for p in logs.glob("app.log*")) // LINE
 
 
-def test_sigkill_at_random_moments_loses_nothing_and_bounds_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_path", [False, True], ids=["per-event", "batch-path-in-process"])
+def test_sigkill_at_random_moments_loses_nothing_and_bounds_duplicates(tmp_path: Path, batch_path: bool) -> None:
+    # batch_path: a transform puts the source on the worker's batch path, run in the daemon (`workers: 1`).
     rng = random.Random()
     seed = rng.randrange(1 << 30)
     rng.seed(seed)
     logs = tmp_path / "logs"
     logs.mkdir()
     cfg = write_config(tmp_path, f"{logs}/app.log*", queue_capacity=QUEUE_CAPACITY, batch_max_lines=BATCH,
-                       checkpoint_interval=f"{int(CHECKPOINT_INTERVAL * 1000)}ms")
+                       checkpoint_interval=f"{int(CHECKPOINT_INTERVAL * 1000)}ms", tagged=batch_path)
     daemon = DaemonProcess(cfg, tmp_path)
     counter = OutputCounter(tmp_path / "out.jsonl")
     sampler = RateSampler(counter)
@@ -119,4 +121,6 @@ def test_sigkill_at_random_moments_loses_nothing_and_bounds_duplicates(tmp_path:
     assert not missing, f"{len(missing)} lines lost, first {missing[:10]} ({context})"
     assert set(counts) == set(range(TOTAL)), context
     assert duplicates <= bound, context
+    if batch_path:
+        assert "in batches, in this process" in daemon.log_path.read_text()
     print(context)

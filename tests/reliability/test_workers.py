@@ -1,10 +1,13 @@
-"""`workers: 2` as a daemon: a worker killed mid-stream loses nothing; reload and drain keep every line."""
+"""`workers: 2` as a daemon: a worker killed mid-stream loses nothing; reload and drain keep every line
+(with worker processes, and on the batch path in the daemon itself with `workers: 1`)."""
 
 from __future__ import annotations
 
 import os
 import signal
 from pathlib import Path
+
+import pytest
 
 from tests.reliability.file_daemon import (
     DaemonProcess,
@@ -72,12 +75,13 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_the_order(tmp_path: 
     assert "a worker process died" in daemon.log_path.read_text()
 
 
-def test_reload_and_drain_with_workers_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workers", "tagged"), [(2, False), (1, True)], ids=["2-workers", "batch-path-in-process"])
+def test_reload_and_drain_with_workers_lose_nothing(tmp_path: Path, workers: int, tagged: bool) -> None:
     env_ok()
     total = 40_000
     log = tmp_path / "app.log"
     log.touch()
-    daemon = DaemonProcess(write_config(tmp_path, f"{log}*", workers=2), tmp_path)
+    daemon = DaemonProcess(write_config(tmp_path, f"{log}*", workers=workers, tagged=tagged), tmp_path)
     writer = None
     try:
         daemon.start()
@@ -95,4 +99,6 @@ def test_reload_and_drain_with_workers_lose_nothing(tmp_path: Path) -> None:
     numbers = read_numbers(tmp_path / "out.jsonl")
     assert sorted(numbers) == list(range(total))
     assert max(numbers.values()) == 1, "a drained reload and stop leave nothing to read twice"
-    assert "reloaded" in daemon.log_path.read_text()
+    log_text = daemon.log_path.read_text()
+    assert "reloaded" in log_text
+    assert ("in batches, in this process" in log_text) is (workers == 1)

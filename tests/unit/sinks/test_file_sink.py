@@ -27,6 +27,11 @@ def files(root: Path) -> list[Path]:
 
 
 class TestWrite:
+    def test_only_a_single_path_takes_encoded_events_as_they_are(self, tmp_path: Path) -> None:
+        # The driver then hands JSON lines from the batch path straight over; a path per event reads fields.
+        assert make_sink(str(tmp_path / "out.jsonl")).accepts_encoded is True
+        assert make_sink(str(tmp_path / "{log_type}.jsonl")).accepts_encoded is False
+
     async def test_events_go_to_their_rendered_paths(self, tmp_path: Path) -> None:
         sink = make_sink(str(tmp_path / "{log_type}.jsonl"))
         outcome = await sink.send([{"event_id": str(i), "log_type": ("a", "b")[i % 2]} for i in range(4)])

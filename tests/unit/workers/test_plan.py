@@ -79,9 +79,26 @@ sinks:
         assert (off.chain.transforms, off.first, off.sinks) == ((), None, ["out"])
         assert plan(load_config(path)).extra_producers("out") == 0  # already counted as its input
 
-    def test_one_worker_offloads_nothing(self, write_config) -> None:
-        path = config(write_config, BASE + "sinks:\n  out: {type: blackhole, inputs: [access, app, pods]}\n", "1")
-        assert plan(load_config(path)).sources == {}
+    def test_one_worker_batches_in_process_only_into_sinks_that_take_encoded_events(self, write_config) -> None:
+        path = config(write_config, BASE + """
+transforms:
+  parsed: {type: parse, inputs: [access]}
+sinks:
+  out: {type: file, inputs: [parsed], path: /o.jsonl}
+  hole: {type: blackhole, inputs: [parsed, app, pods]}
+""", "1")
+        cfg = load_config(path)
+        assert plan(cfg).sources == {}  # nothing said to take encoded events
+        assert plan(cfg, lambda sink: sink == "out").sources == {}  # the blackhole would decode them again
+        both = plan(cfg, lambda sink: True)
+        assert both.workers == 1 and set(both.sources) == {"access"}
+        assert both.sources["access"].sinks == ["out", "hole"]
+        # A source straight into sinks has no transform to batch: it stays per event.
+        sinks = "sinks:\n  out: {type: file, inputs: [access, app, pods], path: /o}\n"
+        direct = config(write_config, BASE + sinks, "1")
+        assert plan(load_config(direct), lambda sink: True).sources == {}
+        # With worker processes, what the sinks take does not matter: the other cores do the work.
+        assert set(plan(load_config(config(write_config, path.read_text().split("\n", 1)[1]))).sources) == {"access"}
 
 
 def test_the_setting_takes_auto_or_a_positive_count(write_config) -> None:
