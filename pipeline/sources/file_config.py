@@ -129,7 +129,12 @@ class FileSourceConfig(SourceConfig):
     read_chunk_bytes: ByteSize = Field(
         default=256 * 1024, gt=0, description="Bytes read per file per turn.", examples=["256KiB"]
     )
-    batch_max_lines: int = Field(default=1000, gt=0, description="Events per emitted batch at most.")
+    batch_max_lines: int = Field(
+        default=1000,
+        gt=0,
+        description="Events per emitted batch at most. On the batch path (see the top-level `workers`), a batch is "
+        "one read chunk instead (`read_chunk_bytes` of whole lines).",
+    )
     batch_max_bytes: ByteSize = Field(
         default=1024 * 1024,
         gt=0,
