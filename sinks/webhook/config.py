@@ -123,10 +123,8 @@ class WebhookSinkConfig(SinkConfig):
         "than one keeps throughput up while each send waits for its fsync.",
     )
     batch: BatchOptions = Field(
-        default_factory=lambda: BatchOptions(max_events=5000, timeout=0.25),
-        description="How events are grouped per send (a short timeout keeps alerts prompt). Every send that "
-        "changes the alert state waits for a durable state write, so large sends (5000 events) keep a "
-        "processor's throughput up on a slow disk.",
+        default_factory=lambda: BatchOptions(timeout=0.25),
+        description="How events are grouped per send (a short timeout keeps alerts prompt).",
     )
 
     @field_validator("generator_url")
