@@ -33,7 +33,7 @@ from pipeline.secrets import secret_value
 from pipeline.sink import Outcome
 from sinks.clickhouse.client import ClickHouseClient, ClientFactory, classify, describe, refused_at_start
 from sinks.clickhouse.config import ClickHouseSinkConfig, resolve_target
-from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, schema_key, to_columns
+from sinks.clickhouse.schema import SCHEMAS, Rows, TableSchema, get_each, schema_key, to_columns
 from sinks.clickhouse.table import json_value
 
 __all__ = ["ClickHouseSink", "ClickHouseSinkConfig", "build"]
@@ -238,7 +238,7 @@ class ClickHouseSink:
 
 def _group(events: list[Event], default_log_type: str) -> dict[str, list[int]]:
     """Event indices by table key (events without a log_type count as `default_log_type`)."""
-    log_types = [event.get("log_type") for event in events]
+    log_types = get_each(events, "log_type")
     if log_types and log_types.count(log_types[0]) == len(log_types):  # one type (a topic per type): no loop
         return {schema_key(log_types[0] or default_log_type): list(range(len(events)))}
     groups: dict[str, list[int]] = {}

@@ -71,8 +71,6 @@ def _text(value: Any) -> str:
 
 
 def convert_string(column: str, values: list[Any]) -> Converted:
-    if values.count(None) == len(values):  # a field no event of the batch has (a C loop)
-        return [""] * len(values), {}, {}
     return [v if type(v) is str else "" if v is None else _text(v) for v in values], {}, {}
 
 
@@ -155,8 +153,6 @@ def _integer(value: Any) -> int:
 
 def integer_converter(ch_type: str, lo: int, hi: int) -> Converter:
     def convert(column: str, values: list[Any]) -> Converted:
-        if values.count(None) == len(values):  # a field no event of the batch has
-            return [0] * len(values), {}, {}
         out = list(values)
         bad: dict[int, str] = {}
         for i, v in enumerate(values):
@@ -186,8 +182,6 @@ def _float(value: Any) -> float:
 
 def float_converter(ch_type: str, limit: float) -> Converter:
     def convert(column: str, values: list[Any]) -> Converted:
-        if values.count(None) == len(values):  # a field no event of the batch has (upstream timings)
-            return [0.0] * len(values), {}, {}
         out = list(values)
         bad: dict[int, str] = {}
         for i, v in enumerate(values):
@@ -498,17 +492,17 @@ def _pluck(events: Sequence[Event], path: Path, cache: dict[Path, list[Any]]) ->
     if values is not None:
         return values
     if len(path) == 1:
-        values = _get_each(events, path[0])
+        values = get_each(events, path[0])
     else:
         parents = _pluck(events, path[:-1], cache)
         # No event of the batch has the parent object (no geoip, no kubernetes): all None, in a C loop.
         absent = parents.count(None) == len(parents)
-        values = [None] * len(parents) if absent else _get_each(parents, path[-1])
+        values = [None] * len(parents) if absent else get_each(parents, path[-1])
     cache[path] = values
     return values
 
 
-def _get_each(objects: Sequence[Any], key: str) -> list[Any]:
+def get_each(objects: Sequence[Any], key: str) -> list[Any]:
     """`object.get(key)` of each object, None for one that is not a dict."""
     try:
         return list(map(dict.get, objects, repeat(key)))  # no bytecode per object
@@ -610,6 +604,18 @@ class Rows:
         return len(self.indices)
 
 
+def _convert(column: Column, values: list[Any]) -> Converted:
+    """The column's converter over `values`; a field no event of the batch has (upstream timings, geoip,
+    kubernetes on plain access logs) takes the converter's value for one absent field, repeated,
+    found by a C loop instead of a converter step per row. (A column that rejects an absent value,
+    the timestamp, goes the row-by-row way and says so for each row.)"""
+    if values and values.count(None) == len(values):
+        one, bad, spill = column.convert(column.name, [None])
+        if not bad and not spill:
+            return one * len(values), {}, {}
+    return column.convert(column.name, values)
+
+
 def to_columns(schema: TableSchema, events: Sequence[Event], indices: Sequence[int] | None = None) -> Rows:
     """Convert events to the schema's column types; rows with an unconvertible value are rejected."""
     columns: list[list[Any]] = []
@@ -617,7 +623,7 @@ def to_columns(schema: TableSchema, events: Sequence[Event], indices: Sequence[i
     spills: list[tuple[str, dict[int, str]]] = []
     plucked: dict[Path, list[Any]] = {}
     for column in schema.columns:
-        values, col_bad, spill = column.convert(column.name, _pluck(events, column.path, plucked))
+        values, col_bad, spill = _convert(column, _pluck(events, column.path, plucked))
         columns.append(values)
         for i, reason in col_bad.items():
             bad.setdefault(i, reason)

@@ -161,6 +161,15 @@ class TestToColumns:
         assert column(rows, "user") == ["", ""]
         assert column(rows, "k8s_namespace") == ["", ""]
         assert column(rows, "latitude") == [0.0, 0.0]
+        assert column(rows, "tags") == [[], []]
+
+    def test_a_timestamp_no_event_has_rejects_every_row(self) -> None:
+        # The whole-column shortcut takes only defaults a converter accepts; an absent time is not one.
+        events = [{k: v for k, v in access(i).items() if k != "@timestamp"} for i in range(2)]
+        rows = to_columns(SCHEMAS["access"], events)
+        assert len(rows) == 0
+        assert rows.rejected == [(0, "timestamp: cannot convert None to DateTime64(3, 'UTC')"),
+                                 (1, "timestamp: cannot convert None to DateTime64(3, 'UTC')")]
 
     def test_nested_fields_of_a_batch_mixing_objects_and_other_values(self) -> None:
         events = [access(0, geoip={"country_iso_code": "SE", "location": {"lat": 1.5, "lon": 2.5}}),
