@@ -31,6 +31,9 @@ _RESPONSE_FILTER = "errors,took,items.*.status,items.*.error"
 # How a filtered bulk response without item errors starts (Elasticsearch writes `errors` first).
 _CLEAN_RESPONSE = b'{"errors":false,'
 _ITEM_STATUS = b'"status":'
+# The parts of an action after its index name: `,"_id":<id>` when the event has one, then the end.
+_ID_KEY = b',"_id":'
+_ACTION_END = b"}}\n"
 
 
 @dataclass
@@ -147,8 +150,8 @@ class BulkEncoder:
             prefix = prefix_of(event)
             event_id = event.get(id_field)
             if event_id is None or event_id == "":
-                item = len(prefix) + 3 + len(doc)
-                action: tuple[bytes, ...] = (prefix, b"}}\n", doc)
+                item = len(prefix) + len(_ACTION_END) + len(doc)
+                action: tuple[bytes, ...] = (prefix, _ACTION_END, doc)
             else:
                 if type(event_id) is not str:
                     event_id = str(event_id)
@@ -157,8 +160,8 @@ class BulkEncoder:
                 except orjson.JSONEncodeError as exc:
                     rejected.append((pos, f"serialization_error: _id: {exc}"))
                     continue
-                item = len(prefix) + 7 + len(id_json) + 3 + len(doc)
-                action = (prefix, b',"_id":', id_json, b"}}\n", doc)
+                item = len(prefix) + len(_ID_KEY) + len(id_json) + len(_ACTION_END) + len(doc)
+                action = (prefix, _ID_KEY, id_json, _ACTION_END, doc)
             if parts and size + item > limit:
                 chunks.append(Chunk(b"".join(parts), chunk_positions, truncated))
                 parts, chunk_positions, size, truncated = [], [], 0, 0
